@@ -37,14 +37,12 @@ ui: ## Build the front end into ui/dist
 # Running
 
 .PHONY: run
-run: deps ui ## Build and open the desktop app
+run: deps ui ## Build and open the desktop app (on the local sandbox when no AWS profile exists)
 	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
-	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
-	  echo "No display: run 'make run' from a desktop session (or set DISPLAY)." >&2; exit 1; fi
-	$(DESKTOP_BIN)
+	.ci/run-app
 
 .PHONY: sandbox
-sandbox: ui ## Run the local AWS sandbox on 127.0.0.1 (prints its export lines)
+sandbox: ## Run the local AWS sandbox on 127.0.0.1 (prints its export lines)
 	cargo run -q -p postern-sandbox -- serve
 
 # ---------------------------------------------------------------------------------------------

@@ -3,3 +3,4 @@
 //! The binaries are built by `make test` before this runs (`cargo build --workspace --bins`).
 
 mod cli;
+mod sandbox;

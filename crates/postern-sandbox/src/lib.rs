@@ -1,2 +1,181 @@
 //! A local AWS on 127.0.0.1 for Postern's tests, benchmarks and demos.
+//!
+//! One HTTP endpoint serves STS, EC2, SSM and CloudTrail in each service's own protocol, and
+//! enforces what AWS enforces: SigV4 signatures (checked with the `aws-sigv4` crate), session
+//! tokens and their expiry, TOTP MFA codes, trust and identity policies, duration limits. What it
+//! knows comes from a [`Scenario`]; its time from a [`Clock`] that tests can move.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use postern_sandbox::{Sandbox, Scenario};
+//!
+//! let sandbox = Sandbox::builder(Scenario::default_world()).start().await?;
+//! let demo = sandbox.demo().expect("the default scenario has a demo user");
+//! println!("{} as {}", sandbox.endpoint(), demo.access_key_id);
+//! let code = sandbox.mfa_code(&demo.mfa_serial).expect("a device");
+//! # let _ = code; Ok(()) }
+//! ```
+//!
+//! How a request flows: [`http`] reads it and routes it to a service, [`auth`] resolves its
+//! signature to a [`iam::Caller`], and [`services`] runs the operation against the [`world::World`]
+//! and renders the answer through [`wire`]. Errors carry each service's own codes and statuses;
+//! `docs/aws-wire-reference.md` records the sources for them and where AWS's documents and
+//! observed behaviour disagree.
+//!
+//! Production crates never depend on this one.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod admin;
+pub mod auth;
+pub mod clock;
+pub mod http;
+pub mod iam;
+pub mod mfa;
+pub mod policy;
+pub mod scenario;
+pub mod services;
+pub mod sigv4;
+pub mod wire;
+pub mod world;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use crate::clock::Clock;
+pub use crate::scenario::Scenario;
+pub use crate::world::{DemoIdentity, UserKeys};
+
+/// How to start a sandbox.
+#[derive(Debug)]
+pub struct Builder {
+    scenario: Scenario,
+    port: u16,
+    clock: Option<Clock>,
+}
+
+impl Builder {
+    /// Listen on `port` of 127.0.0.1 (0, the default, lets the system pick).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Use `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Bind 127.0.0.1 and serve in the background until the [`Sandbox`] is dropped.
+    pub async fn start(self) -> std::io::Result<Sandbox> {
+        let clock = self.clock.unwrap_or_else(Clock::system);
+        let world = world::World::new(&self.scenario, clock.clone());
+        let shared = http::Shared::new(world);
+        let listener =
+            TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))).await?;
+        let address = listener.local_addr()?;
+        let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(%error, "the sandbox's server stopped");
+            }
+        });
+        Ok(Sandbox {
+            address,
+            shared,
+            clock,
+            stop: Some(stop),
+        })
+    }
+}
+
+/// A running sandbox. Dropping it stops the server.
+pub struct Sandbox {
+    address: SocketAddr,
+    shared: Arc<http::Shared>,
+    clock: Clock,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Start describing a sandbox for `scenario`.
+    pub fn builder(scenario: Scenario) -> Builder {
+        Builder {
+            scenario,
+            port: 0,
+            clock: None,
+        }
+    }
+
+    /// The endpoint URL every service answers on, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The address the sandbox listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The sandbox's clock: move it to test expiry without waiting.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The demo identity of the scenario, if it names one.
+    pub fn demo(&self) -> Option<DemoIdentity> {
+        self.shared.world().demo.clone()
+    }
+
+    /// The long-term keys of `user` in `account`.
+    pub fn user_keys(&self, account: &str, user: &str) -> Option<UserKeys> {
+        self.shared
+            .world()
+            .user_keys
+            .get(&(account.to_owned(), user.to_owned()))
+            .cloned()
+    }
+
+    /// The code the MFA device `serial` shows at the sandbox's current time.
+    pub fn mfa_code(&self, serial: &str) -> Option<String> {
+        let world = self.shared.world();
+        let now = world.now();
+        world
+            .mfa_devices
+            .get(serial)
+            .map(|(_, _, device)| device.secret.code_at(now))
+    }
+
+    /// The base32 seed of the MFA device `serial`.
+    pub fn mfa_secret(&self, serial: &str) -> Option<String> {
+        self.shared
+            .world()
+            .mfa_devices
+            .get(serial)
+            .map(|(_, _, device)| device.secret.to_base32())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The admin API, for tests and demos that drive a sandbox from outside its process.
+//!
+//! Unsigned JSON over the same loopback port, under `/_sandbox/`:
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /_sandbox/clock` | `{"now": "2026-11-25T13:00:00Z", "unix": 1795000000}` |
+//! | `POST /_sandbox/clock/advance` `{"seconds": 3600}` | move the clock forward (negative: back) |
+//! | `POST /_sandbox/clock/set` `{"unix": 1795000000}` | jump to a time |
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Value, json};
+
+use crate::http::{Shared, admin_json};
+use crate::wire::iso_seconds;
+
+/// Serve one admin request.
+pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Body) -> Response {
+    let bytes = match Limited::new(body, 64 * 1024).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "admin requests are small JSON objects",
+            );
+        }
+    };
+    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the body is not JSON: {e}"),
+                );
+            }
+        }
+    };
+    let clock = shared.world().clock.clone();
+    match (method.as_str(), path) {
+        ("GET", "/_sandbox/clock") => {}
+        ("POST", "/_sandbox/clock/advance") => {
+            let Some(seconds) = body.get("seconds").and_then(Value::as_i64) else {
+                return problem(StatusCode::BAD_REQUEST, "send {\"seconds\": N}");
+            };
+            clock.advance(time::Duration::seconds(seconds));
+        }
+        ("POST", "/_sandbox/clock/set") => {
+            let at = body
+                .get("unix")
+                .and_then(Value::as_i64)
+                .and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok());
+            let Some(at) = at else {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "send {\"unix\": seconds since 1970}",
+                );
+            };
+            clock.set(at);
+        }
+        _ => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set",
+            );
+        }
+    }
+    let now = clock.now();
+    admin_json(
+        StatusCode::OK,
+        json!({ "now": iso_seconds(now), "unix": now.unix_timestamp() }),
+    )
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    admin_json(status, json!({ "error": message }))
+}
