@@ -235,13 +235,29 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
     let result = match service {
         Service::Sts => services::sts::handle(&mut world, &call, &params)
             .map(|xml| respond(StatusCode::OK, "text/xml", xml, &request.request_id)),
-        Service::Ec2 | Service::Ssm | Service::CloudTrail => Err(AwsError::bad_request(
-            "InvalidAction",
-            format!(
-                "postern-sandbox does not serve {} yet",
-                service.signing_name()
-            ),
-        )),
+        Service::Ec2 => services::ec2::handle(&mut world, &call, &params).map(|xml| {
+            respond(
+                StatusCode::OK,
+                "text/xml;charset=UTF-8",
+                xml,
+                &request.request_id,
+            )
+        }),
+        Service::Ssm | Service::CloudTrail => {
+            json_operation(service, &request.headers).and_then(|operation| {
+                let body = crate::wire::json::Body::parse(&request.body)?;
+                let answer = match service {
+                    Service::Ssm => services::ssm::handle(&mut world, &call, operation, &body),
+                    _ => Err(AwsError::bad_request("UnknownOperationException", "")),
+                }?;
+                Ok(respond(
+                    StatusCode::OK,
+                    "application/x-amz-json-1.1",
+                    answer.to_string(),
+                    &request.request_id,
+                ))
+            })
+        }
     };
     if result.is_ok() {
         tracing::info!(
@@ -252,6 +268,19 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
         );
     }
     (service, result)
+}
+
+/// The operation a JSON request names in `X-Amz-Target` (`AmazonSSM.StartSession` → `StartSession`).
+fn json_operation(service: Service, headers: &HeaderMap) -> Result<&str, AwsError> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    service
+        .target_prefix()
+        .and_then(|prefix| target.strip_prefix(prefix))
+        .filter(|op| !op.is_empty())
+        .ok_or_else(|| AwsError::bad_request("UnknownOperationException", ""))
 }
 
 /// A plain JSON answer for the admin API.

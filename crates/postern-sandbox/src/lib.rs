@@ -29,6 +29,7 @@
 pub mod admin;
 pub mod auth;
 pub mod clock;
+pub mod fleet;
 pub mod http;
 pub mod iam;
 pub mod mfa;
@@ -73,11 +74,11 @@ impl Builder {
     /// Bind 127.0.0.1 and serve in the background until the [`Sandbox`] is dropped.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let clock = self.clock.unwrap_or_else(Clock::system);
-        let world = world::World::new(&self.scenario, clock.clone());
-        let shared = http::Shared::new(world);
         let listener =
             TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))).await?;
         let address = listener.local_addr()?;
+        let world = world::World::new(&self.scenario, clock.clone(), address);
+        let shared = http::Shared::new(world);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {

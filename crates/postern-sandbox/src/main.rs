@@ -30,6 +30,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Print a scenario: the default world with a generated fleet of any size.
+    ///
+    /// For scale tests: postern-sandbox generate --instances 10000 > big.toml, then
+    /// postern-sandbox serve --scenario big.toml.
+    Generate {
+        /// How many instances.
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+        /// The seed: the same seed writes the same fleet.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn shell_quote(value: &str) -> String {
@@ -48,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { scenario, port } => serve(scenario, port).await,
+        Command::Generate { instances, seed } => {
+            print!("{}", postern_sandbox::fleet::generate(instances, seed)?);
+            Ok(())
+        }
     }
 }
 

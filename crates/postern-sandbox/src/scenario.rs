@@ -1,9 +1,9 @@
 //! Scenarios: the world a sandbox starts with, written in TOML.
 //!
-//! A scenario lists accounts; each account has IAM users (with access keys and virtual MFA
-//! devices), roles (trust policy, permission policies, maximum session duration) and EC2
-//! instances per region (tags, state, platform, private IP, and whether and how the SSM agent
-//! reports). `[demo]` names the user and role `serve` prints as `AWS_ACCESS_KEY_ID`… and
+//! A scenario lists accounts, each with IAM users (with access keys and virtual MFA devices) and
+//! roles (trust policy, permission policies, maximum session duration), then the fleet: EC2
+//! instances, each in an account and region, with tags, state, platform, private IP, and whether
+//! and how its SSM agent reports. `[demo]` names the user and role `serve` prints as `AWS_ACCESS_KEY_ID`… and
 //! `POSTERN_SANDBOX_ROLE_ARN`. Anything secret the scenario leaves out (access keys, MFA seeds) is
 //! generated at each start; tests may fix them.
 //!
@@ -38,17 +38,21 @@
 //!            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}'''
 //! policies = ['''{"Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}''']
 //!
-//! [[accounts.instances]]
-//! id = "i-0a1b2c3d4e5f60001"
-//! region = "us-east-1"
-//! name = "payments-api-1"              # the Name tag
-//! tags = { team = "payments", env = "prod" }
-//! state = "running"                    # pending, running, stopping, stopped, shutting-down, terminated
-//! platform = "linux"                   # or "windows"
-//! private_ip = "10.1.0.11"
-//! ssm = "online"                       # online, connection-lost, inactive, unmanaged
-//! agent_version = "3.3.1611.0"
+//! [fleet]
+//! instances = [
+//!   { account = "210987654321", id = "i-0a1b2c3d4e5f60001", region = "us-east-1",
+//!     name = "payments-api-1",              # the Name tag
+//!     tags = { team = "payments", env = "prod" },
+//!     state = "running",                    # pending, running, stopping, stopped, shutting-down, terminated
+//!     platform = "linux",                   # or "windows"
+//!     private_ip = "10.1.0.11",
+//!     instance_type = "t3.micro",
+//!     ssm = "online",                       # online, connection-lost, inactive, unmanaged
+//!     agent_version = "3.3.1611.0" },
+//! ]
 //! ```
+//!
+//! (TOML wants an inline table on one line; the example wraps it for reading.)
 //!
 //! Policies are IAM JSON documents, written as strings (or as TOML tables of the same shape);
 //! [`crate::policy`] lists what the sandbox evaluates. Unknown keys anywhere are an error, so a
@@ -73,8 +77,20 @@ pub struct Scenario {
     pub settings: Settings,
     /// Who `serve` prints as the demo identity.
     pub demo: Option<Demo>,
-    /// The accounts, with everything in them.
+    /// The accounts, with their users and roles.
     pub accounts: Vec<AccountSpec>,
+    /// The EC2 instances.
+    #[serde(default)]
+    pub fleet: Fleet,
+}
+
+/// The EC2 instances of a scenario.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    /// Every instance, in any account and enabled region.
+    #[serde(default)]
+    pub instances: Vec<InstanceSpec>,
 }
 
 /// Global settings of a scenario.
@@ -143,9 +159,6 @@ pub struct AccountSpec {
     /// IAM roles.
     #[serde(default)]
     pub roles: Vec<RoleSpec>,
-    /// EC2 instances, in any of the enabled regions.
-    #[serde(default)]
-    pub instances: Vec<InstanceSpec>,
 }
 
 /// An IAM user.
@@ -191,6 +204,8 @@ fn one_hour() -> i64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceSpec {
+    /// The account the instance belongs to.
+    pub account: String,
     /// `i-` followed by 8 or 17 hex digits.
     pub id: String,
     /// The region the instance runs in.
@@ -410,28 +425,34 @@ impl Scenario {
                     ));
                 }
             }
-            for instance in &account.instances {
-                if !is_instance_id(&instance.id) {
-                    return bad(format!(
-                        "instance id {:?} is not i- and 8 or 17 hex digits",
-                        instance.id
-                    ));
-                }
-                if !instance_ids.insert(&instance.id) {
-                    return bad(format!("instance {} is listed twice", instance.id));
-                }
-                if !self.settings.regions.contains(&instance.region) {
-                    return bad(format!(
-                        "instance {} is in {}, which is not an enabled region",
-                        instance.id, instance.region
-                    ));
-                }
-                if instance.private_ip.parse::<std::net::Ipv4Addr>().is_err() {
-                    return bad(format!(
-                        "instance {}: private_ip is not an IPv4 address",
-                        instance.id
-                    ));
-                }
+        }
+        for instance in &self.fleet.instances {
+            if !is_instance_id(&instance.id) {
+                return bad(format!(
+                    "instance id {:?} is not i- and 8 or 17 hex digits",
+                    instance.id
+                ));
+            }
+            if !instance_ids.insert(&instance.id) {
+                return bad(format!("instance {} is listed twice", instance.id));
+            }
+            if !account_ids.contains(&instance.account) {
+                return bad(format!(
+                    "instance {} is in account {}, which the scenario does not list",
+                    instance.id, instance.account
+                ));
+            }
+            if !self.settings.regions.contains(&instance.region) {
+                return bad(format!(
+                    "instance {} is in {}, which is not an enabled region",
+                    instance.id, instance.region
+                ));
+            }
+            if instance.private_ip.parse::<std::net::Ipv4Addr>().is_err() {
+                return bad(format!(
+                    "instance {}: private_ip is not an IPv4 address",
+                    instance.id
+                ));
             }
         }
         if let Some(demo) = &self.demo {
@@ -482,7 +503,7 @@ mod tests {
         let scenario = Scenario::default_world();
         assert!(scenario.accounts.len() >= 2);
         assert!(scenario.settings.regions.len() >= 3);
-        let instances: usize = scenario.accounts.iter().map(|a| a.instances.len()).sum();
+        let instances = scenario.fleet.instances.len();
         assert!(instances >= 60, "{instances} instances");
     }
 

@@ -11,7 +11,7 @@ use crate::auth::AuthFailure;
 use crate::clock::Clock;
 use crate::iam::{Account, Caller, KeyRecord, Principal, Role, SessionFacts, User, ids};
 use crate::mfa::{MfaDevice, MfaSecret};
-use crate::scenario::{Scenario, Settings};
+use crate::scenario::{InstanceSpec, Scenario, Settings};
 
 /// The identity `serve` prints: a user with an MFA device, and a role it may assume.
 #[derive(Clone)]
@@ -76,11 +76,170 @@ pub struct World {
     pub user_keys: BTreeMap<(String, String), UserKeys>,
     /// The demo identity, if the scenario names one.
     pub demo: Option<DemoIdentity>,
+    /// The EC2 fleet, in scenario order.
+    pub instances: Vec<Instance>,
+    /// Instance id → index in `instances`.
+    pub instance_index: HashMap<String, usize>,
+    /// Session Manager sessions, oldest first.
+    pub sessions: Vec<SsmSession>,
+    /// Session id → index in `sessions`.
+    pub session_index: HashMap<String, usize>,
+    /// Where the sandbox listens, `127.0.0.1:<port>` (for stream URLs).
+    pub address: std::net::SocketAddr,
+}
+
+/// An EC2 instance: what the scenario says, plus what AWS would have made up at launch.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// The scenario's description.
+    pub spec: InstanceSpec,
+    /// `r-…`.
+    pub reservation_id: String,
+    /// `ami-…`.
+    pub image_id: String,
+    /// When it was launched.
+    pub launch_time: OffsetDateTime,
+    /// The availability zone, the region plus a letter.
+    pub availability_zone: String,
+    /// `vpc-…`.
+    pub vpc_id: String,
+    /// `subnet-…`.
+    pub subnet_id: String,
+}
+
+impl Instance {
+    fn new(spec: InstanceSpec) -> Self {
+        // Everything derived is a function of the id, so it is the same at every start.
+        let hash = fnv(spec.id.as_bytes());
+        let hex = |salt: u64, n: usize| {
+            let mut text = format!("{:016x}{:016x}", hash ^ salt, hash.rotate_left(17) ^ salt);
+            text.truncate(n);
+            text
+        };
+        let zone = ["a", "b", "c"][(hash % 3) as usize];
+        let launch_time = time::macros::datetime!(2026-01-01 00:00 UTC)
+            + time::Duration::seconds((hash % (300 * 86_400)) as i64);
+        Self {
+            reservation_id: format!("r-0{}", hex(0x5e, 16)),
+            image_id: format!("ami-0{}", hex(0xa1, 16)),
+            launch_time,
+            availability_zone: format!("{}{zone}", spec.region),
+            vpc_id: format!("vpc-0{}", hex(0x7c ^ fnv(spec.account.as_bytes()), 16)),
+            subnet_id: format!("subnet-0{}", hex(0x5b ^ fnv(spec.region.as_bytes()), 16)),
+            spec,
+        }
+    }
+
+    /// The instance's ARN.
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:ec2:{}:{}:instance/{}",
+            self.spec.region, self.spec.account, self.spec.id
+        )
+    }
+
+    /// Tags as AWS lists them: `Name` first, then the others.
+    pub fn tags(&self) -> Vec<(&str, &str)> {
+        let mut tags: Vec<(&str, &str)> = Vec::with_capacity(self.spec.tags.len() + 1);
+        if let Some(name) = &self.spec.name {
+            tags.push(("Name", name));
+        }
+        tags.extend(self.spec.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        tags
+    }
+
+    /// The private DNS name AWS gives the private IP.
+    pub fn private_dns_name(&self) -> String {
+        let ip = self.spec.private_ip.replace('.', "-");
+        if self.spec.region == "us-east-1" {
+            format!("ip-{ip}.ec2.internal")
+        } else {
+            format!("ip-{ip}.{}.compute.internal", self.spec.region)
+        }
+    }
+}
+
+/// 64-bit FNV-1a: a stable hash for derived ids and page-token fingerprints.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The state of a Session Manager session, as DescribeSessions names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Started, data channel not yet open.
+    Connecting,
+    /// Open.
+    Connected,
+    /// The client went away; the session may be resumed.
+    Disconnected,
+    /// Being ended.
+    Terminating,
+    /// Ended.
+    Terminated,
+    /// Failed.
+    Failed,
+}
+
+impl SessionStatus {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connecting => "Connecting",
+            Self::Connected => "Connected",
+            Self::Disconnected => "Disconnected",
+            Self::Terminating => "Terminating",
+            Self::Terminated => "Terminated",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// Whether DescribeSessions lists it under `Active` (otherwise under `History`).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Connecting | Self::Connected | Self::Disconnected
+        )
+    }
+}
+
+/// A Session Manager session.
+#[derive(Clone, Debug)]
+pub struct SsmSession {
+    /// `<user or role session name>-<17 hex digits>`.
+    pub id: String,
+    /// The account it runs in.
+    pub account: String,
+    /// The region it runs in.
+    pub region: String,
+    /// The instance.
+    pub target: String,
+    /// The session document.
+    pub document: String,
+    /// The document parameters, as given.
+    pub parameters: BTreeMap<String, Vec<String>>,
+    /// The ARN of who started it.
+    pub owner_arn: String,
+    /// The `aws:userid` of who started it (the session's `aws:ssmmessages:session-id` tag).
+    pub owner_user_id: String,
+    /// The reason given at start, if any.
+    pub reason: Option<String>,
+    /// Its status.
+    pub status: SessionStatus,
+    /// When it started.
+    pub started: OffsetDateTime,
+    /// When it ended.
+    pub ended: Option<OffsetDateTime>,
+    /// The single-use token the data channel accepts next, until it is used.
+    pub token: Option<String>,
 }
 
 impl World {
-    /// Build the world a scenario describes, generating what it leaves out.
-    pub fn new(scenario: &Scenario, clock: Clock) -> Self {
+    /// Build the world a scenario describes, generating what it leaves out; the sandbox listens
+    /// on `address`.
+    pub fn new(scenario: &Scenario, clock: Clock, address: std::net::SocketAddr) -> Self {
         let mut rng = match scenario.settings.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
@@ -94,7 +253,18 @@ impl World {
             mfa_devices: HashMap::new(),
             user_keys: BTreeMap::new(),
             demo: None,
+            instances: Vec::with_capacity(scenario.fleet.instances.len()),
+            instance_index: HashMap::with_capacity(scenario.fleet.instances.len()),
+            sessions: Vec::new(),
+            session_index: HashMap::new(),
+            address,
         };
+        for spec in &scenario.fleet.instances {
+            world
+                .instance_index
+                .insert(spec.id.clone(), world.instances.len());
+            world.instances.push(Instance::new(spec.clone()));
+        }
         for spec in &scenario.accounts {
             let mut account = Account {
                 id: spec.id.clone(),
@@ -190,6 +360,16 @@ impl World {
         }
         world.rng = rng;
         world
+    }
+
+    /// The instance `id`, if it exists.
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instance_index.get(id).map(|&i| &self.instances[i])
+    }
+
+    /// The session `id`, if it exists.
+    pub fn session_mut(&mut self, id: &str) -> Option<&mut SsmSession> {
+        self.session_index.get(id).map(|&i| &mut self.sessions[i])
     }
 
     /// The current sandbox time.

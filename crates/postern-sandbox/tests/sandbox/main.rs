@@ -1,6 +1,8 @@
 //! The sandbox driven by independent clients: the AWS SDK for Rust here (retries off, endpoint
 //! overridden), the AWS CLI and moto in `tests/peers` (see the Makefile).
 
+mod ec2;
 mod http;
+mod ssm;
 mod sts;
 mod support;

@@ -95,3 +95,60 @@ where
 pub(crate) fn message<E: ProvideErrorMetadata>(error: &E) -> String {
     error.message().unwrap_or("").to_owned()
 }
+
+/// An EC2 client for `region`, signing with `credentials` at the sandbox's time.
+pub(crate) fn ec2(
+    sandbox: &Sandbox,
+    credentials: Credentials,
+    region: &str,
+) -> aws_sdk_ec2::Client {
+    let config = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
+        .endpoint_url(sandbox.endpoint())
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+        .time_source(SandboxTime(sandbox.clock().clone()))
+        .build();
+    aws_sdk_ec2::Client::from_conf(config)
+}
+
+/// An SSM client for `region`, signing with `credentials` at the sandbox's time.
+pub(crate) fn ssm(
+    sandbox: &Sandbox,
+    credentials: Credentials,
+    region: &str,
+) -> aws_sdk_ssm::Client {
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+        .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
+        .endpoint_url(sandbox.endpoint())
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+        .time_source(SandboxTime(sandbox.clock().clone()))
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
+}
+
+/// Credentials for `role_arn`, assumed as the demo user with a fresh MFA code (the clock moves
+/// 30 s first, so every call gets an unused code), under the role session name `session_name`.
+pub(crate) async fn assume(sandbox: &Sandbox, role_arn: &str, session_name: &str) -> Credentials {
+    let demo = sandbox.demo().expect("demo");
+    sandbox.clock().advance(time::Duration::seconds(30));
+    let code = sandbox.mfa_code(&demo.mfa_serial).expect("device");
+    let out = sts(sandbox, demo_keys(sandbox))
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .serial_number(&demo.mfa_serial)
+        .token_code(code)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("assume {role_arn}: {e:?}"));
+    from_sts(out.credentials().expect("credentials"))
+}
+
+/// The demo account's `developer` role, as session `demo`.
+pub(crate) async fn developer(sandbox: &Sandbox) -> Credentials {
+    assume(sandbox, "arn:aws:iam::210987654321:role/developer", "demo").await
+}

@@ -1,0 +1,168 @@
+//! Fleets of any size: `postern-sandbox generate` writes the default scenario with a generated
+//! fleet in place of its 60 instances, for scale tests (10,000 instances and more).
+//!
+//! The default scenario's own fleet was written by this generator (60 instances, seed 2026): four
+//! teams in turn, dev and staging in the first account and prod in the second, spread evenly over
+//! every enabled region; in every ten instances of an account and region, one offline, one
+//! unmanaged, one stopped and three on older agents; some Windows hosts. The same seed always
+//! writes the same fleet.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use toml::{Table, Value};
+
+use crate::scenario::DEFAULT_TOML;
+
+const TEAMS: &[(&str, &[&str])] = &[
+    ("payments", &["api", "worker", "db-proxy"]),
+    ("search", &["indexer", "query"]),
+    ("data", &["etl", "jupyter"]),
+    ("platform", &["bastion-legacy", "ci-runner", "monitor"]),
+];
+const OWNERS: &[&str] = &["alice", "bob", "carol", "dave"];
+
+/// Why a fleet could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The built-in scenario could not be read as TOML (a bug in the crate).
+    #[error("the default scenario is not valid TOML: {0}")]
+    Default(#[from] toml::de::Error),
+    /// The scenario could not be written out.
+    #[error("cannot write the scenario: {0}")]
+    Write(#[from] toml::ser::Error),
+}
+
+/// The default scenario, with `count` generated instances as its fleet, as TOML text.
+pub fn generate(count: usize, seed: u64) -> Result<String, GenerateError> {
+    let mut scenario: Table = toml::from_str(DEFAULT_TOML)?;
+    let accounts: Vec<String> = scenario
+        .get("accounts")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let regions: Vec<String> = scenario
+        .get("settings")
+        .and_then(|s| s.get("regions"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let instances = instances(count, seed, &accounts, &regions);
+    let mut fleet = Table::new();
+    fleet.insert(
+        "instances".into(),
+        Value::Array(instances.into_iter().map(Value::Table).collect()),
+    );
+    scenario.insert("fleet".into(), Value::Table(fleet));
+    let header = format!(
+        "# A generated scenario: the default world with {count} instances (seed {seed}).\n\
+         # Written by `postern-sandbox generate`; see crates/postern-sandbox/src/scenario.rs.\n\n"
+    );
+    Ok(header + &toml::to_string(&scenario)?)
+}
+
+/// `count` instances spread over `accounts` and `regions`.
+pub fn instances(count: usize, seed: u64, accounts: &[String], regions: &[String]) -> Vec<Table> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(count);
+    if accounts.is_empty() || regions.is_empty() {
+        return out;
+    }
+    let cells = accounts.len() * regions.len();
+    for n in 0..count {
+        // Instances go round the (account, region) cells; `k` counts within a cell, so every
+        // cell gets the same mix: teams in turn, and the same share of special cases.
+        let cell = n % cells;
+        let k = n / cells;
+        let account = &accounts[cell % accounts.len()];
+        let region = &regions[cell / accounts.len()];
+        let (team, services) = TEAMS[(k + cell) % TEAMS.len()];
+        let service = services[(k / TEAMS.len()) % services.len()];
+        let env = if cell.is_multiple_of(accounts.len()) {
+            ["dev", "staging"][k % 2]
+        } else {
+            "prod"
+        };
+        let id = format!("i-0{:016x}", rng.random::<u64>());
+        let mut instance = Table::new();
+        let mut put = |key: &str, value: Value| {
+            instance.insert(key.to_owned(), value);
+        };
+        put("account", Value::String(account.clone()));
+        put("id", Value::String(id));
+        put("region", Value::String(region.clone()));
+        put(
+            "name",
+            Value::String(format!("{team}-{service}-{env}-{}", k + 1)),
+        );
+        let mut tags = Table::new();
+        tags.insert("team".into(), Value::String(team.into()));
+        tags.insert("env".into(), Value::String(env.into()));
+        tags.insert(
+            "owner".into(),
+            Value::String(OWNERS[rng.random_range(0..OWNERS.len())].into()),
+        );
+        put("tags", Value::Table(tags));
+        put(
+            "private_ip",
+            Value::String(format!(
+                "10.{}.{}.{}",
+                cell + 1,
+                (k / 250) % 250 + 1,
+                k % 250 + 4
+            )),
+        );
+        match k % 10 {
+            1 => put("ssm", Value::String("connection-lost".into())),
+            5 => put("ssm", Value::String("unmanaged".into())),
+            7 => {
+                put("state", Value::String("stopped".into()));
+                put("ssm", Value::String("inactive".into()));
+            }
+            6 => put("agent_version", Value::String("3.1.1476.0".into())),
+            8 => put("agent_version", Value::String("3.0.100.0".into())),
+            9 => put("agent_version", Value::String("2.3.722.0".into())),
+            _ => {}
+        }
+        if k % 10 == 4 && cell % 3 == 1 {
+            put("platform", Value::String("windows".into()));
+            put("instance_type", Value::String("t3.large".into()));
+        }
+        out.push(instance);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn generated_scenarios_load_and_repeat() {
+        let text = generate(500, 7).expect("generates");
+        let scenario = Scenario::from_toml(&text).expect("loads");
+        assert_eq!(scenario.fleet.instances.len(), 500);
+        assert_eq!(scenario.accounts.len(), 2);
+        assert_eq!(
+            text,
+            generate(500, 7).expect("generates"),
+            "same seed, same fleet"
+        );
+        assert_ne!(text, generate(500, 8).expect("generates"));
+        let regions: std::collections::BTreeSet<_> = scenario
+            .fleet
+            .instances
+            .iter()
+            .map(|i| i.region.as_str())
+            .collect();
+        assert_eq!(regions.len(), 3);
+    }
+}
