@@ -49,7 +49,7 @@ sandbox: ## Run the local AWS sandbox on 127.0.0.1 (prints its export lines)
 # Checks
 
 .PHONY: test
-test: deps ui fmt-check clippy ssm-purity test-rust test-ui test-desktop ## Everything CI runs
+test: deps ui fmt-check clippy ssm-purity test-rust test-peers test-ui test-desktop ## Everything CI runs
 	@echo "make test: all checks passed"
 
 .PHONY: fmt
@@ -77,6 +77,14 @@ test-rust: ui
 	cargo build --workspace --bins --locked
 	$(CARGO_TEST) --workspace --locked
 
+# Independent clients against the sandbox: the AWS CLI v1 and boto3 (raw responses checked
+# against the botocore models), and the STS/EC2 happy paths on moto as well. Needs the binaries.
+.PHONY: test-peers
+test-peers: ## AWS CLI, boto3 and moto against the sandbox
+	.ci/deps venv
+	cargo build -q -p postern-sandbox --bin postern-sandbox --locked
+	.venv/bin/python -m unittest discover -s tests/peers -p 'test_*.py' -v
+
 .PHONY: test-ui
 test-ui: ## Type-check the UI and run its unit tests
 	npm --prefix ui run typecheck --silent
@@ -102,5 +110,6 @@ soak: ## Long-running checks (hour-long tunnels, 64 MiB transfers)
 	@echo "No soak checks yet: the tunnel soak lands with issue 3."
 
 .PHONY: fuzz
-fuzz: ## Long randomized runs of the parsers that face the network
-	@echo "No fuzz targets yet: the sandbox router and the frame decoder get theirs in issues 2 and 3."
+FUZZ_CASES ?= 300000
+fuzz: ## Long randomized runs of the parsers that face the network (FUZZ_CASES=N)
+	POSTERN_FUZZ_CASES=$(FUZZ_CASES) cargo test -p postern-sandbox --test sandbox --locked router_fuzz -- --nocapture

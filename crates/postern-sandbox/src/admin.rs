@@ -7,6 +7,7 @@
 //! | `GET /_sandbox/clock` | `{"now": "2026-11-25T13:00:00Z", "unix": 1795000000}` |
 //! | `POST /_sandbox/clock/advance` `{"seconds": 3600}` | move the clock forward (negative: back) |
 //! | `POST /_sandbox/clock/set` `{"unix": 1795000000}` | jump to a time |
+//! | `POST /_sandbox/throttle` `{"lookup_events": false}` | switch CloudTrail's LookupEvents throttle |
 
 use std::sync::Arc;
 
@@ -65,10 +66,20 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
             };
             clock.set(at);
         }
+        ("POST", "/_sandbox/throttle") => {
+            let Some(on) = body.get("lookup_events").and_then(Value::as_bool) else {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "send {\"lookup_events\": true or false}",
+                );
+            };
+            shared.world().lookup_throttle = on;
+            return admin_json(StatusCode::OK, json!({ "lookup_events": on }));
+        }
         _ => {
             return problem(
                 StatusCode::NOT_FOUND,
-                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set",
+                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set, POST /_sandbox/throttle",
             );
         }
     }

@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::auth;
 use crate::services::{self, Call};
 use crate::sigv4::{Authorization, ReceivedRequest};
+use crate::trail;
 use crate::wire::query::Params;
 use crate::wire::{AwsError, Service, respond};
 use crate::world::World;
@@ -232,6 +233,12 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
         source_ip: &request.source_ip,
         user_agent: &request.user_agent,
     };
+    let operation = match service {
+        Service::Sts | Service::Ec2 => params.get("Action").map(str::to_owned),
+        Service::Ssm | Service::CloudTrail => json_operation(service, &request.headers)
+            .ok()
+            .map(str::to_owned),
+    };
     let result = match service {
         Service::Sts => services::sts::handle(&mut world, &call, &params)
             .map(|xml| respond(StatusCode::OK, "text/xml", xml, &request.request_id)),
@@ -248,7 +255,7 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
                 let body = crate::wire::json::Body::parse(&request.body)?;
                 let answer = match service {
                     Service::Ssm => services::ssm::handle(&mut world, &call, operation, &body),
-                    _ => Err(AwsError::bad_request("UnknownOperationException", "")),
+                    _ => services::cloudtrail::handle(&mut world, &call, operation, &body),
                 }?;
                 Ok(respond(
                     StatusCode::OK,
@@ -259,6 +266,34 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
             })
         }
     };
+    // Audited calls that fail after authentication are recorded too, as CloudTrail records them.
+    if let (Err(error), Some(name)) = (
+        &result,
+        operation
+            .as_deref()
+            .and_then(|op| trail::audited(service, op)),
+    ) {
+        let request_parameters = match service {
+            Service::Sts => trail::sts_request(name, &params),
+            _ => crate::wire::json::Body::parse(&request.body)
+                .map_or(serde_json::Value::Null, |body| {
+                    trail::ssm_request(name, &body)
+                }),
+        };
+        trail::record(
+            &mut world,
+            &call,
+            trail::Outcome {
+                name,
+                service,
+                request: request_parameters,
+                response: None,
+                error: Some(error.clone()),
+                resources: Vec::new(),
+                also_in: None,
+            },
+        );
+    }
     if result.is_ok() {
         tracing::info!(
             service = service.signing_name(),
@@ -277,8 +312,9 @@ fn json_operation(service: Service, headers: &HeaderMap) -> Result<&str, AwsErro
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     service
-        .target_prefix()
-        .and_then(|prefix| target.strip_prefix(prefix))
+        .target_prefixes()
+        .iter()
+        .find_map(|prefix| target.strip_prefix(prefix))
         .filter(|op| !op.is_empty())
         .ok_or_else(|| AwsError::bad_request("UnknownOperationException", ""))
 }

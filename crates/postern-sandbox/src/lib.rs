@@ -37,6 +37,7 @@ pub mod policy;
 pub mod scenario;
 pub mod services;
 pub mod sigv4;
+pub mod trail;
 pub mod wire;
 pub mod world;
 
@@ -161,6 +162,11 @@ impl Sandbox {
             .mfa_devices
             .get(serial)
             .map(|(_, _, device)| device.secret.code_at(now))
+    }
+
+    /// Switch CloudTrail LookupEvents' throttle (2 requests/s per account and region) on or off.
+    pub fn set_lookup_events_throttle(&self, on: bool) {
+        self.shared.world().lookup_throttle = on;
     }
 
     /// The base32 seed of the MFA device `serial`.

@@ -82,6 +82,71 @@ pub struct Scenario {
     /// The EC2 instances.
     #[serde(default)]
     pub fleet: Fleet,
+    /// Older CloudTrail events, as if made before the sandbox started.
+    #[serde(default)]
+    pub history: Vec<HistorySpec>,
+}
+
+/// A seeded CloudTrail event (and, for StartSession, the ended session it describes).
+///
+/// ```toml
+/// [[history]]
+/// event = "StartSession"              # StartSession, ResumeSession, TerminateSession, AssumeRole, GetSessionToken
+/// account = "210987654321"
+/// region = "us-east-1"
+/// principal = "arn:aws:sts::210987654321:assumed-role/developer/demo"   # or arn:aws:iam::…:user/NAME
+/// minutes_ago = 2880                  # before the sandbox's start
+/// target = "i-0…"                     # StartSession
+/// document = "AWS-StartPortForwardingSession"   # StartSession, optional
+/// session_id = "demo-0123456789abcdef0"         # optional for StartSession, required otherwise
+/// ended_minutes_ago = 2850            # StartSession: also record its TerminateSession
+/// role_arn = "arn:aws:iam::…:role/…"  # AssumeRole
+/// mfa = true                          # whether the caller's session used MFA (default true)
+/// source_identity = "demo"            # optional
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySpec {
+    /// The event name.
+    pub event: HistoryEvent,
+    /// The account whose trail holds it.
+    pub account: String,
+    /// The region it happened in.
+    pub region: String,
+    /// Who made the call: an IAM user ARN or an assumed-role session ARN.
+    pub principal: String,
+    /// How long before the sandbox started.
+    pub minutes_ago: i64,
+    /// The instance (StartSession).
+    pub target: Option<String>,
+    /// The session document (StartSession).
+    pub document: Option<String>,
+    /// The session id.
+    pub session_id: Option<String>,
+    /// When the session ended (StartSession), recorded as a TerminateSession event.
+    pub ended_minutes_ago: Option<i64>,
+    /// The role (AssumeRole).
+    pub role_arn: Option<String>,
+    /// Whether MFA was used.
+    #[serde(default = "yes")]
+    pub mfa: bool,
+    /// The source identity of the caller's session.
+    pub source_identity: Option<String>,
+}
+
+/// The events a scenario may seed.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum HistoryEvent {
+    /// ssm:StartSession.
+    StartSession,
+    /// ssm:ResumeSession.
+    ResumeSession,
+    /// ssm:TerminateSession.
+    TerminateSession,
+    /// sts:AssumeRole.
+    AssumeRole,
+    /// sts:GetSessionToken.
+    GetSessionToken,
 }
 
 /// The EC2 instances of a scenario.
@@ -453,6 +518,66 @@ impl Scenario {
                     "instance {}: private_ip is not an IPv4 address",
                     instance.id
                 ));
+            }
+        }
+        for (n, seed) in self.history.iter().enumerate() {
+            let at = format!("history entry {} ({:?})", n + 1, seed.event);
+            if !account_ids.contains(&seed.account) || !self.settings.regions.contains(&seed.region)
+            {
+                return bad(format!(
+                    "{at}: unknown account {} or region {}",
+                    seed.account, seed.region
+                ));
+            }
+            let user = seed
+                .principal
+                .strip_prefix(&format!("arn:aws:iam::{}:user/", seed.account));
+            let role = seed
+                .principal
+                .strip_prefix(&format!("arn:aws:sts::{}:assumed-role/", seed.account));
+            let known = match (user, role) {
+                (Some(name), _) => self
+                    .accounts
+                    .iter()
+                    .any(|a| a.id == seed.account && a.users.iter().any(|u| u.name == name)),
+                (_, Some(rest)) => rest.split_once('/').is_some_and(|(role, session)| {
+                    !session.is_empty()
+                        && self
+                            .accounts
+                            .iter()
+                            .any(|a| a.id == seed.account && a.roles.iter().any(|r| r.name == role))
+                }),
+                _ => false,
+            };
+            if !known {
+                return bad(format!(
+                    "{at}: principal {} is not a user or role session of account {}",
+                    seed.principal, seed.account
+                ));
+            }
+            if seed.minutes_ago < 0
+                || seed
+                    .ended_minutes_ago
+                    .is_some_and(|e| e < 0 || e > seed.minutes_ago)
+            {
+                return bad(format!(
+                    "{at}: minutes_ago must be positive, and the end after the start"
+                ));
+            }
+            let needs = |present: bool, what: &str| {
+                if present {
+                    Ok(())
+                } else {
+                    Err(ScenarioError::Inconsistent(format!("{at}: needs {what}")))
+                }
+            };
+            match seed.event {
+                HistoryEvent::StartSession => needs(seed.target.is_some(), "target")?,
+                HistoryEvent::ResumeSession | HistoryEvent::TerminateSession => {
+                    needs(seed.session_id.is_some(), "session_id")?
+                }
+                HistoryEvent::AssumeRole => needs(seed.role_arn.is_some(), "role_arn")?,
+                HistoryEvent::GetSessionToken => needs(user.is_some(), "an IAM user as principal")?,
             }
         }
         if let Some(demo) = &self.demo {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::auth::AuthFailure;
@@ -86,6 +87,12 @@ pub struct World {
     pub session_index: HashMap<String, usize>,
     /// Where the sandbox listens, `127.0.0.1:<port>` (for stream URLs).
     pub address: std::net::SocketAddr,
+    /// CloudTrail management events, oldest first.
+    pub events: Vec<crate::trail::TrailEvent>,
+    /// Whether LookupEvents is throttled (2 requests/s per account and region).
+    pub lookup_throttle: bool,
+    /// Recent LookupEvents calls per (account, region), for the throttle.
+    pub lookups: HashMap<(String, String), std::collections::VecDeque<OffsetDateTime>>,
 }
 
 /// An EC2 instance: what the scenario says, plus what AWS would have made up at launch.
@@ -258,6 +265,9 @@ impl World {
             sessions: Vec::new(),
             session_index: HashMap::new(),
             address,
+            events: Vec::new(),
+            lookup_throttle: scenario.settings.lookup_events_throttle,
+            lookups: HashMap::new(),
         };
         for spec in &scenario.fleet.instances {
             world
@@ -359,7 +369,219 @@ impl World {
             }
         }
         world.rng = rng;
+        world.seed_history(&scenario.history);
         world
+    }
+
+    /// Record the scenario's older events, as if they had happened before the start.
+    fn seed_history(&mut self, history: &[crate::scenario::HistorySpec]) {
+        use serde_json::json;
+
+        use crate::iam::{Issuer, SessionFacts};
+        use crate::scenario::HistoryEvent;
+        use crate::trail::{self, EventContext, Outcome};
+        use crate::wire::Service;
+
+        let start = self.now();
+        for seed in history {
+            let at = start - time::Duration::minutes(seed.minutes_ago);
+            let Some(principal) = self.principal_for_arn(&seed.principal) else {
+                continue;
+            };
+            let is_user = matches!(principal, Principal::User { .. });
+            let long_term = is_user
+                && matches!(
+                    seed.event,
+                    HistoryEvent::GetSessionToken | HistoryEvent::AssumeRole
+                );
+            let access_key_id = match (&principal, long_term) {
+                (Principal::User { account, name, .. }, true) => self
+                    .user_keys
+                    .get(&(account.clone(), name.clone()))
+                    .map(|k| k.access_key_id.clone())
+                    .unwrap_or_default(),
+                _ => ids::unique(&mut self.rng, "ASIA", 16),
+            };
+            let session = (!long_term).then(|| SessionFacts {
+                issuer: if is_user {
+                    Issuer::SessionToken
+                } else {
+                    Issuer::AssumeRole
+                },
+                issued: at - time::Duration::minutes(10),
+                expires: at + time::Duration::hours(1),
+                mfa_authenticated_at: seed.mfa.then_some(at - time::Duration::minutes(10)),
+                source_identity: seed.source_identity.clone(),
+                tags: Vec::new(),
+            });
+            let caller = Caller {
+                principal,
+                access_key_id,
+                session,
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let agent = "aws-cli/2.22.0 md/awscrt#0.22.0 ua/2.0 os/linux#6.8 md/arch#x86_64 lang/python#3.12.6";
+            let context = |time, request_id| EventContext {
+                time,
+                region: &seed.region,
+                source_ip: "127.0.0.1",
+                user_agent: agent,
+                request_id,
+            };
+            let session_id = seed.session_id.clone().unwrap_or_else(|| {
+                format!(
+                    "{}-{}",
+                    caller.principal.short_name(),
+                    ids::hex(&mut self.rng, 17)
+                )
+            });
+            let stream = format!(
+                "wss://ssmmessages.{}.amazonaws.com/v1/data-channel/{session_id}?role=publish_subscribe",
+                seed.region
+            );
+            let outcome = match seed.event {
+                HistoryEvent::StartSession => {
+                    let target = seed.target.clone().unwrap_or_default();
+                    let mut request = json!({ "target": target });
+                    if let Some(document) = &seed.document {
+                        request["documentName"] = json!(document);
+                    }
+                    let ended = seed
+                        .ended_minutes_ago
+                        .map(|m| start - time::Duration::minutes(m));
+                    self.session_index
+                        .insert(session_id.clone(), self.sessions.len());
+                    self.sessions.push(SsmSession {
+                        id: session_id.clone(),
+                        account: seed.account.clone(),
+                        region: seed.region.clone(),
+                        target: target.clone(),
+                        document: seed
+                            .document
+                            .clone()
+                            .unwrap_or_else(|| "SSM-SessionManagerRunShell".into()),
+                        parameters: BTreeMap::new(),
+                        owner_arn: caller.principal.arn(),
+                        owner_user_id: caller.principal.user_id(),
+                        reason: None,
+                        status: SessionStatus::Terminated,
+                        started: at,
+                        ended: Some(ended.unwrap_or(at + time::Duration::minutes(20))),
+                        token: None,
+                    });
+                    Outcome {
+                        name: "StartSession",
+                        service: Service::Ssm,
+                        request,
+                        response: Some(
+                            json!({ "sessionId": session_id, "tokenValue": trail::HIDDEN, "streamUrl": stream }),
+                        ),
+                        error: None,
+                        resources: vec![("AWS::EC2::Instance".into(), target)],
+                        also_in: None,
+                    }
+                }
+                HistoryEvent::ResumeSession => Outcome {
+                    name: "ResumeSession",
+                    service: Service::Ssm,
+                    request: json!({ "sessionId": session_id }),
+                    response: Some(
+                        json!({ "sessionId": session_id, "tokenValue": trail::HIDDEN, "streamUrl": stream }),
+                    ),
+                    error: None,
+                    resources: Vec::new(),
+                    also_in: None,
+                },
+                HistoryEvent::TerminateSession => Outcome {
+                    name: "TerminateSession",
+                    service: Service::Ssm,
+                    request: json!({ "sessionId": session_id }),
+                    response: Some(json!({ "sessionId": session_id })),
+                    error: None,
+                    resources: Vec::new(),
+                    also_in: None,
+                },
+                HistoryEvent::AssumeRole => {
+                    let role_arn = seed.role_arn.clone().unwrap_or_default();
+                    let session_name = caller.principal.short_name().to_owned();
+                    Outcome {
+                        name: "AssumeRole",
+                        service: Service::Sts,
+                        request: json!({ "roleArn": role_arn, "roleSessionName": session_name }),
+                        response: Some(json!({
+                            "credentials": {
+                                "accessKeyId": ids::unique(&mut self.rng, "ASIA", 16),
+                                "sessionToken": ids::session_token(&mut self.rng),
+                                "expiration": trail::console_time(at + time::Duration::hours(1)),
+                            },
+                        })),
+                        error: None,
+                        resources: vec![("AWS::IAM::Role".into(), role_arn)],
+                        also_in: None,
+                    }
+                }
+                HistoryEvent::GetSessionToken => Outcome {
+                    name: "GetSessionToken",
+                    service: Service::Sts,
+                    request: Value::Null,
+                    response: Some(json!({
+                        "credentials": {
+                            "accessKeyId": ids::unique(&mut self.rng, "ASIA", 16),
+                            "sessionToken": ids::session_token(&mut self.rng),
+                            "expiration": trail::console_time(at + time::Duration::hours(12)),
+                        },
+                    })),
+                    error: None,
+                    resources: Vec::new(),
+                    also_in: None,
+                },
+            };
+            trail::record_at(self, &context(at, &request_id), &caller, outcome);
+            if seed.event == HistoryEvent::StartSession
+                && let Some(ended) = seed.ended_minutes_ago
+            {
+                let end_id = uuid::Uuid::new_v4().to_string();
+                let end = Outcome {
+                    name: "TerminateSession",
+                    service: Service::Ssm,
+                    request: json!({ "sessionId": session_id }),
+                    response: Some(json!({ "sessionId": session_id })),
+                    error: None,
+                    resources: Vec::new(),
+                    also_in: None,
+                };
+                trail::record_at(
+                    self,
+                    &context(start - time::Duration::minutes(ended), &end_id),
+                    &caller,
+                    end,
+                );
+            }
+        }
+        self.events.sort_by_key(|e| e.time);
+    }
+
+    /// The principal an ARN names: an IAM user, or a session of a role (`assumed-role/R/S`).
+    pub fn principal_for_arn(&self, arn: &str) -> Option<Principal> {
+        if let Some(rest) = arn.strip_prefix("arn:aws:iam::") {
+            let (account, name) = rest.split_once(":user/")?;
+            let user = self.accounts.get(account)?.users.get(name)?;
+            return Some(Principal::User {
+                account: account.into(),
+                name: name.into(),
+                user_id: user.id.clone(),
+            });
+        }
+        let rest = arn.strip_prefix("arn:aws:sts::")?;
+        let (account, path) = rest.split_once(":assumed-role/")?;
+        let (role_name, session_name) = path.split_once('/')?;
+        let role = self.accounts.get(account)?.roles.get(role_name)?;
+        Some(Principal::AssumedRole {
+            account: account.into(),
+            role_name: role_name.into(),
+            role_id: role.id.clone(),
+            session_name: session_name.into(),
+        })
     }
 
     /// The instance `id`, if it exists.

@@ -1,5 +1,6 @@
 //! The operations of each service, over the sandbox's [`World`](crate::world::World).
 
+pub mod cloudtrail;
 pub mod ec2;
 pub mod ssm;
 pub mod sts;

@@ -22,8 +22,9 @@ use crate::iam::ids;
 use crate::policy::wildcard_match;
 use crate::scenario::{InstanceState, Platform, SsmStatus, is_instance_id};
 use crate::services::{Call, page};
+use crate::trail::{self, Outcome};
 use crate::wire::json::{Body, epoch};
-use crate::wire::{AwsError, validation};
+use crate::wire::{AwsError, Service, validation};
 use crate::world::{Instance, SessionStatus, SsmSession, World};
 
 /// The newest agent version; instances running it report `IsLatestVersion`.
@@ -554,7 +555,23 @@ fn start_session(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Valu
     };
     world.session_index.insert(id.clone(), world.sessions.len());
     world.sessions.push(session);
-    Ok(json!({ "SessionId": id, "TokenValue": token, "StreamUrl": stream_url(world, &id) }))
+    let url = stream_url(world, &id);
+    trail::record(
+        world,
+        call,
+        Outcome {
+            name: "StartSession",
+            service: Service::Ssm,
+            request: trail::ssm_request("StartSession", body),
+            response: Some(
+                json!({ "sessionId": id, "tokenValue": trail::HIDDEN, "streamUrl": url }),
+            ),
+            error: None,
+            resources: vec![("AWS::EC2::Instance".into(), target.to_owned())],
+            also_in: None,
+        },
+    );
+    Ok(json!({ "SessionId": id, "TokenValue": token, "StreamUrl": url }))
 }
 
 /// The session `id` in the caller's account and region, after authorising `action` on it.
@@ -616,7 +633,23 @@ fn resume_session(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Val
     if let Some(session) = world.session_mut(id) {
         session.token = Some(token.clone());
     }
-    Ok(json!({ "SessionId": id, "TokenValue": token, "StreamUrl": stream_url(world, id) }))
+    let url = stream_url(world, id);
+    trail::record(
+        world,
+        call,
+        Outcome {
+            name: "ResumeSession",
+            service: Service::Ssm,
+            request: trail::ssm_request("ResumeSession", body),
+            response: Some(
+                json!({ "sessionId": id, "tokenValue": trail::HIDDEN, "streamUrl": url }),
+            ),
+            error: None,
+            resources: Vec::new(),
+            also_in: None,
+        },
+    );
+    Ok(json!({ "SessionId": id, "TokenValue": token, "StreamUrl": url }))
 }
 
 fn terminate_session(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Value, AwsError> {
@@ -630,6 +663,19 @@ fn terminate_session(world: &mut World, call: &Call<'_>, body: &Body) -> Result<
         session.ended = Some(now);
         session.token = None;
     }
+    trail::record(
+        world,
+        call,
+        Outcome {
+            name: "TerminateSession",
+            service: Service::Ssm,
+            request: trail::ssm_request("TerminateSession", body),
+            response: Some(json!({ "sessionId": id })),
+            error: None,
+            resources: Vec::new(),
+            also_in: None,
+        },
+    );
     Ok(json!({ "SessionId": id }))
 }
 

@@ -15,15 +15,17 @@
 //! - Session policies (`Policy`, `PolicyArns`) are not evaluated, so a request carrying them is
 //!   refused with a `ValidationError` that says so, rather than granting more than AWS would.
 
+use serde_json::json;
 use time::Duration;
 
 use crate::iam::{Caller, Issuer, Principal, SessionFacts};
 use crate::mfa::CodeRejection;
 use crate::policy::{self, Decision, PrincipalSpec, RequestContext};
 use crate::services::Call;
+use crate::trail::{self, Outcome};
 use crate::wire::query::Params;
 use crate::wire::xml::Writer;
-use crate::wire::{AwsError, is_iam_name, iso_seconds, validation};
+use crate::wire::{AwsError, Service, is_iam_name, iso_seconds, validation};
 use crate::world::{IssuedCredentials, World};
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -74,6 +76,15 @@ fn write_credentials(x: &mut Writer, credentials: &IssuedCredentials) {
     x.leaf("SessionToken", &credentials.session_token);
     x.leaf("Expiration", &iso_seconds(credentials.expires));
     x.close("Credentials");
+}
+
+/// `responseElements.credentials` as CloudTrail writes them: no secret key.
+fn trail_credentials(credentials: &IssuedCredentials) -> serde_json::Value {
+    json!({
+        "accessKeyId": credentials.access_key_id,
+        "sessionToken": credentials.session_token,
+        "expiration": trail::console_time(credentials.expires),
+    })
 }
 
 fn get_caller_identity(call: &Call<'_>) -> String {
@@ -230,6 +241,22 @@ fn get_session_token(
         tags: Vec::new(),
     };
     let credentials = world.issue_temporary(caller.principal.clone(), facts);
+    trail::record(
+        world,
+        call,
+        Outcome {
+            name: "GetSessionToken",
+            service: Service::Sts,
+            request: trail::sts_request("GetSessionToken", params),
+            response: Some(json!({ "credentials": trail_credentials(&credentials) })),
+            error: None,
+            resources: vec![(
+                "AWS::IAM::AccessKey".into(),
+                credentials.access_key_id.clone(),
+            )],
+            also_in: None,
+        },
+    );
     Ok(respond("GetSessionToken", call.request_id, |x| {
         write_credentials(x, &credentials)
     }))
@@ -506,6 +533,33 @@ fn assume_role(world: &mut World, call: &Call<'_>, params: &Params) -> Result<St
     };
     let assumed_arn = principal.arn();
     let credentials = world.issue_temporary(principal, facts);
+    let mut response = json!({
+        "credentials": trail_credentials(&credentials),
+        "assumedRoleUser": { "assumedRoleId": format!("{role_id}:{session_name}"), "arn": assumed_arn },
+    });
+    if let Some(source) = &source_identity {
+        response["sourceIdentity"] = json!(source);
+    }
+    trail::record(
+        world,
+        call,
+        Outcome {
+            name: "AssumeRole",
+            service: Service::Sts,
+            request: trail::sts_request("AssumeRole", params),
+            response: Some(response),
+            error: None,
+            resources: vec![
+                ("AWS::IAM::Role".into(), role_arn.to_owned()),
+                (
+                    "AWS::IAM::AccessKey".into(),
+                    credentials.access_key_id.clone(),
+                ),
+                ("AWS::STS::AssumedRole".into(), assumed_arn.clone()),
+            ],
+            also_in: (role_account != caller.principal.account()).then(|| role_account.to_owned()),
+        },
+    );
     Ok(respond("AssumeRole", call.request_id, |x| {
         x.leaf_opt("SourceIdentity", source_identity.as_deref());
         x.open("AssumedRoleUser");

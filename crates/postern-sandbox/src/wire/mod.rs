@@ -49,12 +49,17 @@ impl Service {
         }
     }
 
-    /// The `X-Amz-Target` prefix of a JSON service, including the dot.
-    pub fn target_prefix(self) -> Option<&'static str> {
+    /// The `X-Amz-Target` prefixes of a JSON service, including the dot. CloudTrail has two:
+    /// botocore sends the model's long `targetPrefix`, the Rust SDK the Smithy service name, and
+    /// AWS accepts both.
+    pub fn target_prefixes(self) -> &'static [&'static str] {
         match self {
-            Self::Ssm => Some("AmazonSSM."),
-            Self::CloudTrail => Some("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."),
-            Self::Sts | Self::Ec2 => None,
+            Self::Ssm => &["AmazonSSM."],
+            Self::CloudTrail => &[
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
+                "CloudTrail_20131101.",
+            ],
+            Self::Sts | Self::Ec2 => &[],
         }
     }
 

@@ -152,3 +152,20 @@ pub(crate) async fn assume(sandbox: &Sandbox, role_arn: &str, session_name: &str
 pub(crate) async fn developer(sandbox: &Sandbox) -> Credentials {
     assume(sandbox, "arn:aws:iam::210987654321:role/developer", "demo").await
 }
+
+/// A CloudTrail client for `region`, signing with `credentials` at the sandbox's time.
+pub(crate) fn cloudtrail(
+    sandbox: &Sandbox,
+    credentials: Credentials,
+    region: &str,
+) -> aws_sdk_cloudtrail::Client {
+    let config = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudtrail::config::Region::new(region.to_owned()))
+        .endpoint_url(sandbox.endpoint())
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+        .time_source(SandboxTime(sandbox.clock().clone()))
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(config)
+}
