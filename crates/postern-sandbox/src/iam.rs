@@ -218,8 +218,7 @@ impl Caller {
     }
 }
 
-/// What an access key id stands for.
-#[derive(Debug)]
+/// What an access key id stands for. Its `Debug` leaves the secrets out.
 pub enum KeyRecord {
     /// A user's long-term access key.
     LongTerm {
@@ -239,6 +238,24 @@ pub enum KeyRecord {
         /// The session.
         facts: SessionFacts,
     },
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::LongTerm { principal, .. } => f
+                .debug_struct("LongTerm")
+                .field("principal", principal)
+                .finish_non_exhaustive(),
+            Self::Temporary {
+                principal, facts, ..
+            } => f
+                .debug_struct("Temporary")
+                .field("principal", principal)
+                .field("facts", facts)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Random identifiers in the formats AWS uses.

@@ -173,6 +173,21 @@ pub fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+impl std::fmt::Debug for SsmSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsmSession")
+            .field("id", &self.id)
+            .field("target", &self.target)
+            .field("document", &self.document)
+            .field("owner_arn", &self.owner_arn)
+            .field("status", &self.status)
+            .field("started", &self.started)
+            .field("ended", &self.ended)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The state of a Session Manager session, as DescribeSessions names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionStatus {
@@ -212,8 +227,8 @@ impl SessionStatus {
     }
 }
 
-/// A Session Manager session.
-#[derive(Clone, Debug)]
+/// A Session Manager session. Its `Debug` leaves the stream token out.
+#[derive(Clone)]
 pub struct SsmSession {
     /// `<user or role session name>-<17 hex digits>`.
     pub id: String,
