@@ -113,3 +113,4 @@ soak: ## Long-running checks (hour-long tunnels, 64 MiB transfers)
 FUZZ_CASES ?= 300000
 fuzz: ## Long randomized runs of the parsers that face the network (FUZZ_CASES=N)
 	POSTERN_FUZZ_CASES=$(FUZZ_CASES) cargo test -p postern-sandbox --test sandbox --locked router_fuzz -- --nocapture
+	POSTERN_FUZZ_CASES=$$(( $(FUZZ_CASES) * 10 )) cargo test -p postern-ssm --test ssm --locked decoder_survives -- --nocapture

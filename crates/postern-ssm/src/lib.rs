@@ -1,11 +1,21 @@
 //! The AWS Systems Manager Session Manager data-channel protocol, without I/O.
 //!
-//! This crate will hold the frame codec, the channel state machine (sequence numbers,
-//! acknowledgements, retransmission, the handshake) and the port-forwarding framings, all driven
-//! by the caller: it is fed bytes and the current time, and polled for bytes to send, events and
-//! the next deadline. It never touches a socket, a clock or a random-number generator of its own.
+//! - [`frame`]: the binary message format (encode, tolerant decode, the message-id byte-order
+//!   quirk); "incomplete" is kept apart from "malformed".
+//! - [`payload`]: the control payloads (acknowledgements, handshake, sizes, flags, exit codes).
+//! - [`channel`]: the client's [`channel::Channel`], fed with received frames, local input and
+//!   the time, and polled for frames to send, events and its next deadline.
+//! - [`port`]: how a port session carries bytes, decided from the agent version.
 //!
-//! The protocol is specified in `shared/design/ssm-data-channel.md`; that document wins where
-//! anything else disagrees.
+//! Nothing here touches a socket, reads a clock or draws randomness of its own: the caller passes
+//! `Instant`s, wall-clock milliseconds and a source of random message ids. The protocol is
+//! specified in `shared/design/ssm-data-channel.md`; that document wins where anything else
+//! disagrees.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod channel;
+pub mod frame;
+pub mod payload;
+pub mod port;
