@@ -6,6 +6,8 @@
 //! - [`channel`]: the client's [`channel::Channel`], fed with received frames, local input and
 //!   the time, and polled for frames to send, events and its next deadline.
 //! - [`port`]: how a port session carries bytes, decided from the agent version.
+//! - [`smux`]: the client side of smux v1, which multiplexes port-forwarding streams over the
+//!   channel's Output byte stream.
 //!
 //! Nothing here touches a socket, reads a clock or draws randomness of its own: the caller passes
 //! `Instant`s, wall-clock milliseconds and a source of random message ids. The protocol is
@@ -19,3 +21,4 @@ pub mod channel;
 pub mod frame;
 pub mod payload;
 pub mod port;
+pub mod smux;
