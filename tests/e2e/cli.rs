@@ -17,3 +17,126 @@ fn postern_reports_its_version() {
         format!("postern {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The environment a user would have after assuming the developer role: the sandbox's endpoint,
+/// the role's credentials, no AWS config files.
+async fn role_env(sandbox: &postern_sandbox::Sandbox) -> Vec<(String, String)> {
+    let credentials = postern_e2e::role_credentials(sandbox, postern_e2e::DEVELOPER, "demo").await;
+    vec![
+        ("AWS_ENDPOINT_URL".into(), sandbox.endpoint()),
+        (
+            "AWS_ACCESS_KEY_ID".into(),
+            credentials.access_key_id().into(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            credentials.secret_access_key().into(),
+        ),
+        (
+            "AWS_SESSION_TOKEN".into(),
+            credentials.session_token().unwrap_or_default().into(),
+        ),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        (
+            "AWS_CONFIG_FILE".into(),
+            "/nonexistent/postern-e2e-config".into(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            "/nonexistent/postern-e2e-credentials".into(),
+        ),
+        ("AWS_MAX_ATTEMPTS".into(), "1".into()),
+    ]
+}
+
+async fn postern(env: &[(String, String)], args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(workspace_binary("postern"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postern");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("write stdin");
+    drop(input);
+    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("postern finished in time")
+        .expect("postern ran")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_keeps_streams_apart_and_exits_with_the_remote_code() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let target = postern_e2e::instance("payments");
+    let out = postern(
+        &env,
+        &[
+            "run",
+            &target,
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let out = postern(
+        &env,
+        &["run", &target, "--", "printf", "%s|", "two words", "it's"],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "two words|it's|",
+        "arguments keep their boundaries"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_piped_shell_runs_its_input_and_ends_when_quiet() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let out = postern(
+        &env,
+        &["shell", &postern_e2e::instance("search")],
+        b"echo piped $((2+3))\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("piped 5"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_outside_the_role_fail_with_the_aws_reason() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let out = postern(
+        &env,
+        &["run", &postern_e2e::instance("data"), "--", "true"],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not authorized to perform: ssm:StartSession"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,8 @@
-//! End-to-end journeys: the workspace's binaries driven as a user drives them, over loopback.
+//! End-to-end journeys: the workspace's binaries and postern-core driven as a user drives them,
+//! against the sandbox, over loopback.
 //!
 //! The binaries are built by `make test` before this runs (`cargo build --workspace --bins`).
 
 mod cli;
 mod sandbox;
+mod session;

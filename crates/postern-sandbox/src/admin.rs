@@ -8,6 +8,8 @@
 //! | `POST /_sandbox/clock/advance` `{"seconds": 3600}` | move the clock forward (negative: back) |
 //! | `POST /_sandbox/clock/set` `{"unix": 1795000000}` | jump to a time |
 //! | `POST /_sandbox/throttle` `{"lookup_events": false}` | switch CloudTrail's LookupEvents throttle |
+//! | `POST /_sandbox/agent` `{"pacing": true}` | make agents pace output like the real agent |
+//! | `POST /_sandbox/sessions/<id>/faults` `{…}` | inject faults ([`crate::agent::Faults`]) |
 
 use std::sync::Arc;
 
@@ -65,6 +67,24 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
                 );
             };
             clock.set(at);
+        }
+        ("POST", "/_sandbox/agent") => {
+            let Some(on) = body.get("pacing").and_then(Value::as_bool) else {
+                return problem(StatusCode::BAD_REQUEST, "send {\"pacing\": true or false}");
+            };
+            shared.world().agent_pacing = on;
+            return admin_json(StatusCode::OK, json!({ "pacing": on }));
+        }
+        ("POST", p) if p.starts_with("/_sandbox/sessions/") && p.ends_with("/faults") => {
+            let id = &p["/_sandbox/sessions/".len()..p.len() - "/faults".len()];
+            let faults: crate::agent::Faults = match serde_json::from_value(body) {
+                Ok(faults) => faults,
+                Err(e) => {
+                    return problem(StatusCode::BAD_REQUEST, &format!("not a fault set: {e}"));
+                }
+            };
+            shared.world().faults.insert(id.to_owned(), faults);
+            return admin_json(StatusCode::OK, json!({ "session": id }));
         }
         ("POST", "/_sandbox/throttle") => {
             let Some(on) = body.get("lookup_events").and_then(Value::as_bool) else {

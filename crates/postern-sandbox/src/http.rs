@@ -5,6 +5,7 @@
 //! `X-Amz-Target` (JSON services) or by their `Action` (STS and EC2 action names), so they get
 //! the right service's "missing authentication" error.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -30,6 +31,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// What every request handler shares.
 pub struct Shared {
     world: Mutex<World>,
+    agents: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::agent::Attachment>>>,
 }
 
 impl Shared {
@@ -37,7 +39,15 @@ impl Shared {
     pub fn new(world: World) -> Arc<Self> {
         Arc::new(Self {
             world: Mutex::new(world),
+            agents: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The running agent tasks, by session id.
+    pub fn agents(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, tokio::sync::mpsc::Sender<crate::agent::Attachment>>> {
+        self.agents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The world, locked. Handlers hold the lock only while they compute an answer.
@@ -50,7 +60,13 @@ impl Shared {
 
 /// The router serving every service and the admin API.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(handle).with_state(shared)
+    Router::new()
+        .route(
+            "/v1/data-channel/{session_id}",
+            axum::routing::get(crate::agent::connect),
+        )
+        .fallback(handle)
+        .with_state(shared)
 }
 
 const STS_ACTIONS: &[&str] = &[

@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod agent;
 pub mod auth;
 pub mod clock;
 pub mod fleet;
@@ -162,6 +163,19 @@ impl Sandbox {
             .mfa_devices
             .get(serial)
             .map(|(_, _, device)| device.secret.code_at(now))
+    }
+
+    /// Inject faults into the data channel of session `session_id` (its next connections).
+    pub fn set_faults(&self, session_id: &str, faults: agent::Faults) {
+        self.shared
+            .world()
+            .faults
+            .insert(session_id.to_owned(), faults);
+    }
+
+    /// Make agents pace their output as the real agent does (1 KiB messages, one per ms).
+    pub fn set_agent_pacing(&self, on: bool) {
+        self.shared.world().agent_pacing = on;
     }
 
     /// Switch CloudTrail LookupEvents' throttle (2 requests/s per account and region) on or off.

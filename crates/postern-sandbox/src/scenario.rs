@@ -173,6 +173,16 @@ pub struct Settings {
     pub lookup_events_throttle: bool,
     /// A seed for every generated id and key, for reproducible runs; random when absent.
     pub seed: Option<u64>,
+    /// Whether agents pace output like the real agent (1 KiB messages at 1 ms intervals).
+    #[serde(default)]
+    pub agent_pacing: bool,
+    /// Minutes without data before a session is ended (Session Manager's default is 20).
+    #[serde(default = "twenty")]
+    pub idle_timeout_minutes: u64,
+}
+
+fn twenty() -> u64 {
+    20
 }
 
 impl Default for Settings {
@@ -182,6 +192,8 @@ impl Default for Settings {
             regions: default_regions(),
             lookup_events_throttle: true,
             seed: None,
+            agent_pacing: false,
+            idle_timeout_minutes: twenty(),
         }
     }
 }

@@ -93,6 +93,12 @@ pub struct World {
     pub lookup_throttle: bool,
     /// Recent LookupEvents calls per (account, region), for the throttle.
     pub lookups: HashMap<(String, String), std::collections::VecDeque<OffsetDateTime>>,
+    /// Faults to inject into sessions' data channels, by session id.
+    pub faults: HashMap<String, crate::agent::Faults>,
+    /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
+    pub agent_pacing: bool,
+    /// How long a session may see no data before the agent ends it.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// An EC2 instance: what the scenario says, plus what AWS would have made up at launch.
@@ -283,6 +289,11 @@ impl World {
             events: Vec::new(),
             lookup_throttle: scenario.settings.lookup_events_throttle,
             lookups: HashMap::new(),
+            faults: HashMap::new(),
+            agent_pacing: scenario.settings.agent_pacing,
+            idle_timeout: std::time::Duration::from_secs(
+                scenario.settings.idle_timeout_minutes * 60,
+            ),
         };
         for spec in &scenario.fleet.instances {
             world

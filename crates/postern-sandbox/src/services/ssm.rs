@@ -352,7 +352,11 @@ const DOCUMENTS: &[Document] = &[
         name: "AWS-StartNonInteractiveCommand",
         aws_owned: true,
         required: &["command"],
-        optional: &[],
+        optional: &[
+            "separateOutputStream",
+            "stdoutSeparatorPrefix",
+            "stderrSeparatorPrefix",
+        ],
         ports: &[],
     },
     Document {

@@ -1,0 +1,389 @@
+//! The task behind one session: websocket ⇄ [`postern_ssm::channel::Channel`] ⇄ the handle.
+//!
+//! Every wake-up (a websocket message, a command, a deadline) feeds the channel, then drains its
+//! frames into the websocket and its events to the handle. A socket that errors, closes, refuses
+//! a write or goes silent (no frame and no pong for `silence_timeout`) is "down": the driver
+//! calls ResumeSession and dials again, with backoff, until `resume_deadline`; the channel keeps
+//! all its state, and input keeps being sequenced meanwhile (up to the window, then the handle
+//! waits). A session that cannot be resumed ends with the reason.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::{SinkExt, StreamExt};
+use postern_ssm::channel::{Channel, ChannelEvent, SendError, SessionKind};
+use postern_ssm::payload::Flag;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::socket::{self, Socket};
+use super::{Command, SessionEnd, SessionError, SessionEvent, SessionOptions, SsmAccess};
+
+/// The state of one session's task.
+pub struct Driver {
+    access: SsmAccess,
+    session_id: String,
+    target: String,
+    stream_url: String,
+    first_token: Option<String>,
+    client_id: String,
+    options: SessionOptions,
+    channel: Channel,
+    socket: Option<Socket>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SessionEvent>,
+    pending_input: VecDeque<Vec<u8>>,
+    last_heard: Instant,
+    next_ping: Instant,
+    down_reason: Option<String>,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Driver {
+    /// A driver for a started session; `run` it in a task.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        access: SsmAccess,
+        session_id: String,
+        target: String,
+        stream_url: String,
+        token: String,
+        options: SessionOptions,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<SessionEvent>,
+    ) -> Self {
+        let now = Instant::now();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+        let channel = Channel::new(options.channel.clone(), now, wall_ms(), move || {
+            rng.random()
+        });
+        Self {
+            access,
+            session_id,
+            target,
+            stream_url,
+            first_token: Some(token),
+            client_id: uuid::Uuid::new_v4().to_string(),
+            options,
+            channel,
+            socket: None,
+            commands,
+            events,
+            pending_input: VecDeque::new(),
+            last_heard: now,
+            next_ping: now,
+            down_reason: None,
+        }
+    }
+
+    /// Run until the session ends.
+    pub async fn run(mut self) {
+        let end = self.drive().await;
+        if let Some(socket) = self.socket.as_mut() {
+            let _ = socket.close(None).await;
+        }
+        let _ = self.events.send(SessionEvent::Ended(end)).await;
+    }
+
+    async fn drive(&mut self) -> SessionEnd {
+        loop {
+            if self.socket.is_none()
+                && let Err(end) = self.connect().await
+            {
+                return end;
+            }
+            let deadline = [
+                self.channel.poll_timeout(),
+                Some(self.next_ping),
+                Some(self.last_heard + self.options.silence_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let accept_commands = self.pending_input.is_empty();
+            let Some(socket) = self.socket.as_mut() else {
+                continue;
+            };
+            tokio::select! {
+                message = socket.next() => match message {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        self.last_heard = Instant::now();
+                        self.channel.handle_frame(Instant::now(), &bytes);
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        self.last_heard = Instant::now();
+                        self.channel.handle_frame(Instant::now(), text.as_bytes());
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
+                        self.socket_down(why.unwrap_or_else(|| "the service closed the websocket".into()));
+                    }
+                    Some(Ok(_)) => self.last_heard = Instant::now(),
+                    Some(Err(error)) => self.socket_down(format!("websocket error: {error}")),
+                    None => self.socket_down("the websocket ended".into()),
+                },
+                command = self.commands.recv(), if accept_commands => match command {
+                    Some(Command::Close) | None => return self.close_by_user().await,
+                    Some(command) => self.command(command),
+                },
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            if let Some(end) = self.step().await {
+                return end;
+            }
+        }
+    }
+
+    /// Everything after a wake-up: timers, input, frames out, events out.
+    async fn step(&mut self) -> Option<SessionEnd> {
+        let now = Instant::now();
+        self.channel.handle_timeout(now);
+        if self.socket.is_some()
+            && now.saturating_duration_since(self.last_heard) > self.options.silence_timeout
+        {
+            self.socket_down(format!(
+                "nothing from the service for {} s (not even a pong)",
+                self.options.silence_timeout.as_secs()
+            ));
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.options.ping_interval;
+            if let Some(socket) = self.socket.as_mut() {
+                let ping = tokio::time::timeout(
+                    self.options.silence_timeout,
+                    socket.send(Message::Ping(b"keepalive".to_vec().into())),
+                );
+                if !matches!(ping.await, Ok(Ok(()))) {
+                    self.socket_down("the websocket refused a ping".into());
+                }
+            }
+        }
+        self.feed_input(now);
+        self.transmit(now).await;
+        self.deliver_events().await
+    }
+
+    fn socket_down(&mut self, reason: String) {
+        if self.socket.take().is_some() {
+            tracing::info!(session = %self.session_id, %reason, "data channel down");
+            self.down_reason = Some(reason);
+        }
+    }
+
+    fn feed_input(&mut self, now: Instant) {
+        while let Some(front) = self.pending_input.front_mut() {
+            match self.channel.send_output(now, front) {
+                Ok(taken) if taken == front.len() => {
+                    self.pending_input.pop_front();
+                }
+                Ok(taken) => {
+                    front.drain(..taken);
+                    break;
+                }
+                Err(SendError::WindowFull | SendError::NotReady) => break,
+                Err(SendError::Empty) => {
+                    self.pending_input.pop_front();
+                }
+                Err(SendError::Closed) => {
+                    self.pending_input.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn transmit(&mut self, now: Instant) {
+        let mut frames = Vec::new();
+        while let Some(bytes) = self.channel.poll_transmit(now) {
+            frames.push(bytes);
+        }
+        if frames.is_empty() {
+            return;
+        }
+        let Some(socket) = self.socket.as_mut() else {
+            // The socket is down: stream messages wait in the channel's unacknowledged buffer
+            // and go again after the reconnect; acknowledgements are re-sent when the agent
+            // retransmits.
+            return;
+        };
+        let write = async {
+            for bytes in frames {
+                socket.feed(Message::Binary(bytes.into())).await?;
+            }
+            socket.flush().await
+        };
+        match tokio::time::timeout(self.options.silence_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.socket_down(format!("writing to the websocket failed: {error}")),
+            Err(_) => self.socket_down("the websocket stopped accepting writes".into()),
+        }
+    }
+
+    async fn deliver_events(&mut self) -> Option<SessionEnd> {
+        while let Some(event) = self.channel.poll_event() {
+            let out = match event {
+                ChannelEvent::SessionStarted(kind) => SessionEvent::Started(kind),
+                ChannelEvent::HandshakeComplete { message } if message.is_empty() => continue,
+                ChannelEvent::HandshakeComplete { message } => SessionEvent::Message(message),
+                ChannelEvent::Output(bytes) => SessionEvent::Output(bytes),
+                ChannelEvent::StdErr(bytes) => SessionEvent::StdErr(bytes),
+                ChannelEvent::ExitCode(code) => SessionEvent::ExitCode(code),
+                ChannelEvent::Flag(flag) => SessionEvent::Flag(flag),
+                ChannelEvent::Paused | ChannelEvent::Resumed => continue,
+                ChannelEvent::Closed(reason) => {
+                    // Whatever the agent sent before closing was delivered above, in order.
+                    return Some(match reason {
+                        postern_ssm::channel::CloseReason::ChannelClosed(text) => {
+                            SessionEnd::Closed(text)
+                        }
+                        other => SessionEnd::Failed(other.to_string()),
+                    });
+                }
+            };
+            if self.events.send(out).await.is_err() {
+                // Nobody listens any more: end the session.
+                return Some(self.close_by_user().await);
+            }
+        }
+        None
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Input(bytes) => {
+                self.pending_input.push_back(bytes);
+                self.feed_input(now);
+            }
+            Command::Resize { cols, rows } => {
+                let _ = self.channel.resize(now, cols, rows);
+            }
+            Command::Flag(flag) => {
+                let _ = self.channel.send_flag(now, flag);
+            }
+            // Handled by `drive`, which ends the session.
+            Command::Close => {}
+        }
+    }
+
+    /// End the session at the user's request: the TerminateSession flag for port sessions (the
+    /// agent ends them in-band), then the TerminateSession API (shells have no in-band way).
+    async fn close_by_user(&mut self) -> SessionEnd {
+        let now = Instant::now();
+        if matches!(self.channel.session_kind(), Some(SessionKind::Port { .. })) {
+            let _ = self.channel.send_flag(now, Flag::TerminateSession);
+            self.transmit(now).await;
+        }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.access
+                .client
+                .terminate_session()
+                .session_id(&self.session_id)
+                .send(),
+        )
+        .await;
+        SessionEnd::ClosedByUser
+    }
+
+    /// Open the websocket: the first time with StartSession's token, afterwards through
+    /// ResumeSession, retrying with backoff until the deadline.
+    async fn connect(&mut self) -> Result<(), SessionEnd> {
+        let started = Instant::now();
+        let deadline = started + self.options.resume_deadline;
+        let mut delay = Duration::from_millis(rand::rng().random_range(100..200));
+        let reconnecting = self.first_token.is_none();
+        if let Some(reason) = self.down_reason.take() {
+            let _ = self
+                .events
+                .send(SessionEvent::Reconnecting { reason })
+                .await;
+        }
+        let mut last_error;
+        loop {
+            let attempt = match self.first_token.take() {
+                Some(token) => Ok(token),
+                None => self.resume().await,
+            };
+            match attempt {
+                Ok(token) => {
+                    let version = self.options.channel.client_version.clone();
+                    match socket::dial(
+                        &self.access,
+                        &self.stream_url,
+                        &token,
+                        &self.client_id,
+                        &version,
+                    )
+                    .await
+                    {
+                        Ok(socket) => {
+                            let now = Instant::now();
+                            self.socket = Some(socket);
+                            self.last_heard = now;
+                            self.next_ping = now;
+                            if reconnecting {
+                                self.channel.reconnected(now);
+                                let _ = self.events.send(SessionEvent::Reconnected).await;
+                            }
+                            return Ok(());
+                        }
+                        Err(error) => last_error = error.to_string(),
+                    }
+                }
+                Err(Fatal(reason)) => return Err(SessionEnd::Failed(reason)),
+                Err(Retry(reason)) => last_error = reason,
+            }
+            if Instant::now() + delay > deadline {
+                return Err(SessionEnd::Failed(format!(
+                    "the session could not be resumed within {} s: {last_error}",
+                    self.options.resume_deadline.as_secs()
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// ResumeSession: a fresh token (and maybe a fresh stream URL).
+    async fn resume(&mut self) -> Result<String, ResumeError> {
+        let call = self
+            .access
+            .client
+            .resume_session()
+            .session_id(&self.session_id)
+            .send();
+        match tokio::time::timeout(Duration::from_secs(10), call).await {
+            Err(_) => Err(Retry("ResumeSession timed out".into())),
+            Ok(Err(error)) => match SessionError::from_sdk("ResumeSession", &self.target, &error) {
+                SessionError::Network(why) => Err(Retry(why)),
+                other => Err(Fatal(format!("the session cannot be resumed: {other}"))),
+            },
+            Ok(Ok(out)) => {
+                let Some(token) = out.token_value().filter(|t| !t.is_empty()) else {
+                    return Err(Fatal(
+                        "the session has ended (ResumeSession returned no token)".into(),
+                    ));
+                };
+                if let Some(url) = out.stream_url().filter(|u| !u.is_empty()) {
+                    self.stream_url = url.to_owned();
+                }
+                Ok(token.to_owned())
+            }
+        }
+    }
+}
+
+enum ResumeError {
+    Retry(String),
+    Fatal(String),
+}
+
+use ResumeError::{Fatal, Retry};

@@ -1,0 +1,387 @@
+//! Session Manager sessions: start one through the SSM API, then drive its data channel in one
+//! task ([`driver`]) that owns the websocket, the protocol state from postern-ssm, keepalive, and
+//! reconnection through ResumeSession.
+//!
+//! [`open`] returns a [`Session`]: a handle that sends input, resizes and closes, and yields
+//! [`SessionEvent`]s (output, stderr, exit code, reconnects, the end). The driver keeps every
+//! sequence number and unacknowledged message across reconnects; input given while the socket is
+//! down is sequenced and sent after the reconnect, never dropped; and when the session cannot be
+//! resumed it ends with a reason within [`SessionOptions::resume_deadline`].
+
+pub mod driver;
+pub mod socket;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+pub use postern_ssm::channel::{CloseReason, SessionKind};
+pub use postern_ssm::payload::Flag;
+pub use postern_ssm::port::PortMode;
+use tokio::sync::mpsc;
+
+/// What to open: a target and a session document with its parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRequest {
+    /// The instance id.
+    pub target: String,
+    /// The document; `None` is the default shell (`SSM-SessionManagerRunShell`).
+    pub document: Option<String>,
+    /// The document's parameters.
+    pub parameters: BTreeMap<String, Vec<String>>,
+    /// Why (recorded in CloudTrail).
+    pub reason: Option<String>,
+}
+
+impl SessionRequest {
+    /// The default shell on `target`.
+    pub fn shell(target: &str) -> Self {
+        Self {
+            target: target.to_owned(),
+            document: None,
+            parameters: BTreeMap::new(),
+            reason: None,
+        }
+    }
+
+    /// An interactive command in a terminal (`AWS-StartInteractiveCommand`).
+    pub fn interactive_command(target: &str, command: &str) -> Self {
+        Self::with(
+            target,
+            "AWS-StartInteractiveCommand",
+            &[("command", command)],
+        )
+    }
+
+    /// A non-interactive command with separate stdout, stderr and an exit code
+    /// (`AWS-StartNonInteractiveCommand`).
+    pub fn command(target: &str, command: &str) -> Self {
+        Self::with(
+            target,
+            "AWS-StartNonInteractiveCommand",
+            &[("command", command), ("separateOutputStream", "true")],
+        )
+    }
+
+    /// Port forwarding to `port` on the instance, or through it to `host`.
+    pub fn port_forward(target: &str, port: u16, host: Option<&str>) -> Self {
+        let port = port.to_string();
+        match host {
+            None => Self::with(
+                target,
+                "AWS-StartPortForwardingSession",
+                &[("portNumber", &port), ("localPortNumber", "0")],
+            ),
+            Some(host) => Self::with(
+                target,
+                "AWS-StartPortForwardingSessionToRemoteHost",
+                &[
+                    ("host", host),
+                    ("portNumber", &port),
+                    ("localPortNumber", "0"),
+                ],
+            ),
+        }
+    }
+
+    /// An SSH byte stream to `port` on the instance (`AWS-StartSSHSession`).
+    pub fn ssh(target: &str, port: u16) -> Self {
+        Self::with(
+            target,
+            "AWS-StartSSHSession",
+            &[("portNumber", &port.to_string())],
+        )
+    }
+
+    fn with(target: &str, document: &str, parameters: &[(&str, &str)]) -> Self {
+        Self {
+            target: target.to_owned(),
+            document: Some(document.to_owned()),
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+                .collect(),
+            reason: None,
+        }
+    }
+}
+
+/// Where sessions are started, and the credentials the websocket upgrade is signed with.
+#[derive(Clone, Debug)]
+pub struct SsmAccess {
+    /// The SSM client (endpoint, region and credentials configured).
+    pub client: aws_sdk_ssm::Client,
+    /// The same credentials, for signing the websocket upgrade (service `ssmmessages`).
+    pub credentials: Option<SharedCredentialsProvider>,
+    /// The region.
+    pub region: String,
+}
+
+/// Tunables of the session driver; the defaults suit AWS.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// The protocol options (client version, window, pacing).
+    pub channel: postern_ssm::channel::ChannelConfig,
+    /// How often the websocket is pinged.
+    pub ping_interval: Duration,
+    /// How long with nothing at all from the service (not even a pong) before the socket is
+    /// declared dead and the session resumed.
+    pub silence_timeout: Duration,
+    /// How long reconnecting may take before the session is given up.
+    pub resume_deadline: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            channel: postern_ssm::channel::ChannelConfig::default(),
+            ping_interval: Duration::from_secs(10),
+            silence_timeout: Duration::from_secs(25),
+            resume_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a session tells its user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The kind of session is known (and for ports and commands the handshake answered).
+    Started(SessionKind),
+    /// A line for the user from the agent (HandshakeComplete's CustomerMessage).
+    Message(String),
+    /// Output bytes.
+    Output(Vec<u8>),
+    /// Standard error of a command.
+    StdErr(Vec<u8>),
+    /// A command's exit code.
+    ExitCode(i32),
+    /// A flag from the agent (ConnectToPortError).
+    Flag(Flag),
+    /// The websocket dropped; the driver is resuming the session.
+    Reconnecting {
+        /// Why it is reconnecting.
+        reason: String,
+    },
+    /// The session was resumed.
+    Reconnected,
+    /// The session is over.
+    Ended(SessionEnd),
+}
+
+/// How a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The service closed it; the text (empty on a normal end) is its reason.
+    Closed(String),
+    /// The user closed it.
+    ClosedByUser,
+    /// It failed.
+    Failed(String),
+}
+
+/// Why a session could not be started or kept.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The caller may not start this session; AWS's message says on what.
+    #[error("access denied: {message}")]
+    AccessDenied {
+        /// AWS's message.
+        message: String,
+    },
+    /// The instance's SSM agent is not connected (stopped, offline, not a managed node).
+    #[error(
+        "{target} is not connected to Session Manager: check that it is running and its SSM agent is online"
+    )]
+    TargetNotConnected {
+        /// The instance.
+        target: String,
+    },
+    /// The document or its parameters were refused.
+    #[error("the session document was refused: {message}")]
+    InvalidDocument {
+        /// AWS's message.
+        message: String,
+    },
+    /// Any other AWS error.
+    #[error("{operation} failed: {code}: {message}")]
+    Aws {
+        /// The API operation.
+        operation: &'static str,
+        /// The error code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// The SSM API or the websocket could not be reached.
+    #[error("cannot reach Session Manager: {0}")]
+    Network(String),
+}
+
+impl SessionError {
+    /// Map an SDK error of `operation` to what the user can act on.
+    pub fn from_sdk<E, R>(
+        operation: &'static str,
+        target: &str,
+        error: &aws_sdk_ssm::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_sdk_ssm::error::SdkError;
+        let (code, message) = match error {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                (
+                    e.code().unwrap_or("Unknown").to_owned(),
+                    e.message().unwrap_or("").to_owned(),
+                )
+            }
+            SdkError::DispatchFailure(_)
+            | SdkError::TimeoutError(_)
+            | SdkError::ResponseError(_) => {
+                return Self::Network(format!("{error:?}").chars().take(300).collect());
+            }
+            other => ("Unknown".to_owned(), format!("{other}")),
+        };
+        match code.as_str() {
+            "AccessDeniedException" | "AccessDenied" => Self::AccessDenied { message },
+            "TargetNotConnected" => Self::TargetNotConnected {
+                target: target.to_owned(),
+            },
+            "InvalidDocument" | "InvalidParameters" => Self::InvalidDocument { message },
+            _ => Self::Aws {
+                operation,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+/// What the handle asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Input(Vec<u8>),
+    Resize { cols: u32, rows: u32 },
+    Flag(Flag),
+    Close,
+}
+
+/// A running session. Dropping it closes the session.
+#[derive(Debug)]
+pub struct Session {
+    id: String,
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<SessionEvent>,
+}
+
+/// The writing half of a session.
+#[derive(Clone, Debug)]
+pub struct SessionWriter {
+    commands: mpsc::Sender<Command>,
+}
+
+impl SessionWriter {
+    /// Send bytes (keystrokes, TCP bytes). Waits while the send window is full.
+    pub async fn send(&self, bytes: Vec<u8>) -> bool {
+        !bytes.is_empty() && self.commands.send(Command::Input(bytes)).await.is_ok()
+    }
+
+    /// Tell the agent the terminal size.
+    pub async fn resize(&self, cols: u32, rows: u32) -> bool {
+        self.commands
+            .send(Command::Resize { cols, rows })
+            .await
+            .is_ok()
+    }
+
+    /// Send a flag (DisconnectToPort in basic port mode).
+    pub async fn flag(&self, flag: Flag) -> bool {
+        self.commands.send(Command::Flag(flag)).await.is_ok()
+    }
+
+    /// End the session: TerminateSession flag for ports, then the TerminateSession API.
+    pub async fn close(&self) {
+        let _ = self.commands.send(Command::Close).await;
+    }
+}
+
+impl Session {
+    /// The session id (`<name>-<hex>`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A writer for input, resizes and closing.
+    pub fn writer(&self) -> SessionWriter {
+        SessionWriter {
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// The next event; `None` once the driver has stopped.
+    pub async fn next_event(&mut self) -> Option<SessionEvent> {
+        self.events.recv().await
+    }
+
+    /// Split into the event stream and a writer.
+    pub fn split(self) -> (mpsc::Receiver<SessionEvent>, SessionWriter, String) {
+        let writer = SessionWriter {
+            commands: self.commands,
+        };
+        (self.events, writer, self.id)
+    }
+}
+
+/// Start a session: StartSession, then the data channel in a background task.
+pub async fn open(
+    access: &SsmAccess,
+    request: SessionRequest,
+    options: SessionOptions,
+) -> Result<Session, SessionError> {
+    let mut call = access.client.start_session().target(&request.target);
+    if let Some(document) = &request.document {
+        call = call.document_name(document);
+    }
+    if let Some(reason) = &request.reason {
+        call = call.reason(reason);
+    }
+    for (name, values) in &request.parameters {
+        call = call.parameters(name, values.clone());
+    }
+    let started = call
+        .send()
+        .await
+        .map_err(|e| SessionError::from_sdk("StartSession", &request.target, &e))?;
+    let (Some(id), Some(token), Some(url)) = (
+        started.session_id(),
+        started.token_value(),
+        started.stream_url(),
+    ) else {
+        return Err(SessionError::Aws {
+            operation: "StartSession",
+            code: "IncompleteResponse".into(),
+            message: "StartSession answered without a session id, token or stream URL".into(),
+        });
+    };
+    let (command_tx, command_rx) = mpsc::channel(64);
+    let (event_tx, event_rx) = mpsc::channel(1024);
+    let driver = driver::Driver::new(
+        access.clone(),
+        id.to_owned(),
+        request.target.clone(),
+        url.to_owned(),
+        token.to_owned(),
+        options,
+        command_rx,
+        event_tx,
+    );
+    tokio::spawn(driver.run());
+    Ok(Session {
+        id: id.to_owned(),
+        commands: command_tx,
+        events: event_rx,
+    })
+}

@@ -1,0 +1,1085 @@
+//! One session's agent task: the shell, command or port plumbing behind a data channel, and the
+//! agent's half of the protocol (handshake, acknowledgements, retransmission, channel_closed).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use postern_ssm::frame::{MessageType, PayloadType};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::mux::{self, MuxFrame, MuxReader};
+use super::reliable::Reliable;
+use super::{Attachment, Outbound};
+use crate::http::Shared;
+use crate::world::SessionStatus;
+
+/// Where connections to a session's agent task go; the task is started on first use.
+pub fn attach_point(shared: &Arc<Shared>, session_id: &str) -> mpsc::Sender<Attachment> {
+    let mut agents = shared.agents();
+    if let Some(existing) = agents.get(session_id).filter(|tx| !tx.is_closed()) {
+        return existing.clone();
+    }
+    let (tx, rx) = mpsc::channel(4);
+    agents.insert(session_id.to_owned(), tx.clone());
+    tokio::spawn(run(shared.clone(), session_id.to_owned(), rx));
+    tx
+}
+
+/// What the session runs.
+#[derive(Clone, Debug)]
+enum Plan {
+    /// `Standard_Stream` or `InteractiveCommands`: a PTY, no handshake.
+    Shell { command: Option<String> },
+    /// `NonInteractiveCommands`: a command with pipes, after a handshake.
+    Command { command: String, separate: bool },
+    /// `Port`: TCP to 127.0.0.1.
+    Port {
+        port: u16,
+        properties: BTreeMap<String, String>,
+    },
+}
+
+impl Plan {
+    fn session_type(&self) -> &'static str {
+        match self {
+            Self::Shell { command: None } => "Standard_Stream",
+            Self::Shell { command: Some(_) } => "InteractiveCommands",
+            Self::Command { .. } => "NonInteractiveCommands",
+            Self::Port { .. } => "Port",
+        }
+    }
+}
+
+fn first(parameters: &BTreeMap<String, Vec<String>>, name: &str) -> Option<String> {
+    parameters.get(name).and_then(|v| v.first()).cloned()
+}
+
+fn plan_for(document: &str, parameters: &BTreeMap<String, Vec<String>>) -> Plan {
+    let port = |default: u16| {
+        first(parameters, "portNumber")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
+    };
+    match document {
+        "AWS-StartInteractiveCommand" => Plan::Shell {
+            command: first(parameters, "command"),
+        },
+        "AWS-StartNonInteractiveCommand" => Plan::Command {
+            command: first(parameters, "command").unwrap_or_default(),
+            separate: first(parameters, "separateOutputStream").is_some_and(|v| v == "true"),
+        },
+        "AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost" => {
+            let mut properties = BTreeMap::new();
+            properties.insert("portNumber".to_owned(), port(80).to_string());
+            properties.insert(
+                "localPortNumber".to_owned(),
+                first(parameters, "localPortNumber").unwrap_or_else(|| "0".into()),
+            );
+            properties.insert("type".to_owned(), "LocalPortForwarding".to_owned());
+            if let Some(host) = first(parameters, "host") {
+                properties.insert("host".to_owned(), host);
+            }
+            Plan::Port {
+                port: port(80),
+                properties,
+            }
+        }
+        "AWS-StartSSHSession" => {
+            let mut properties = BTreeMap::new();
+            properties.insert("portNumber".to_owned(), port(22).to_string());
+            Plan::Port {
+                port: port(22),
+                properties,
+            }
+        }
+        _ => Plan::Shell { command: None },
+    }
+}
+
+/// Dotted numeric version comparison, the agent's own (any parse failure compares as less).
+fn version_at_least(version: &str, floor: &str) -> bool {
+    let parse =
+        |v: &str| -> Option<Vec<u64>> { v.split('.').map(|c| c.trim().parse().ok()).collect() };
+    match (parse(version), parse(floor)) {
+        (Some(a), Some(b)) => {
+            let len = a.len().max(b.len());
+            let pad = |v: &Vec<u64>, i: usize| v.get(i).copied().unwrap_or(0);
+            (0..len)
+                .map(|i| pad(&a, i).cmp(&pad(&b, i)))
+                .find(|o| o.is_ne())
+                .is_none_or(|o| o.is_gt())
+        }
+        _ => false,
+    }
+}
+
+/// What the plumbing reports to the agent task.
+#[derive(Debug)]
+enum Local {
+    /// Bytes from the shell, the command's stdout, or the single TCP connection.
+    Output(Vec<u8>),
+    /// The command's stderr.
+    StdErr(Vec<u8>),
+    /// The shell or command exited.
+    Exited(i32),
+    /// The single TCP connection (basic or stream mode) ended.
+    TcpClosed,
+    /// A mux stream's TCP connection was made (or not).
+    StreamDialed(u32, Result<mpsc::UnboundedSender<Vec<u8>>, String>),
+    /// Bytes from a mux stream's TCP connection.
+    StreamData(u32, Vec<u8>),
+    /// A mux stream's TCP connection ended.
+    StreamEnded(u32),
+    /// The single TCP connection was made (or not).
+    Dialed(Result<mpsc::UnboundedSender<Vec<u8>>, String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handshake {
+    NotNeeded,
+    NotSent,
+    Awaiting(Instant),
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortMode {
+    Stream,
+    Basic,
+    Mux { keepalive: bool },
+}
+
+struct Agent {
+    shared: Arc<Shared>,
+    session_id: String,
+    target: String,
+    plan: Plan,
+    agent_version: String,
+    reliable: Reliable,
+    out: Option<mpsc::UnboundedSender<Outbound>>,
+    inbound: Option<mpsc::Receiver<Vec<u8>>>,
+    local_tx: mpsc::Sender<Local>,
+    handshake: Handshake,
+    mode: Option<PortMode>,
+    queue: VecDeque<(PayloadType, Vec<u8>)>,
+    utf8_tail: Vec<u8>,
+    delayed_acks: VecDeque<(Instant, Vec<u8>)>,
+    paused: bool,
+    pacing: bool,
+    tokens: f64,
+    last_refill: Instant,
+    last_activity: Instant,
+    idle_timeout: Duration,
+    frames: u64,
+    ending: Option<(String, Instant)>,
+    finished: bool,
+    home: Option<PathBuf>,
+    pty: Option<PtyHandles>,
+    tcp: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    tcp_dialing: bool,
+    basic_backlog: Vec<u8>,
+    mux_reader: MuxReader,
+    streams: HashMap<u32, Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    stream_backlog: HashMap<u32, Vec<u8>>,
+    mux_keepalive: Option<(Instant, Instant)>,
+    started: bool,
+}
+
+struct PtyHandles {
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    input: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Receiver<Attachment>) {
+    let (plan, target, agent_version, pacing, idle_timeout) = {
+        let world = shared.world();
+        let Some(session) = world
+            .session_index
+            .get(&session_id)
+            .map(|&i| &world.sessions[i])
+        else {
+            return;
+        };
+        let version = world
+            .instance(&session.target)
+            .map(|i| i.spec.agent_version.clone())
+            .unwrap_or_default();
+        (
+            plan_for(&session.document, &session.parameters),
+            session.target.clone(),
+            version,
+            world.agent_pacing,
+            world.idle_timeout,
+        )
+    };
+    let (local_tx, mut local_rx) = mpsc::channel(64);
+    let now = Instant::now();
+    let handshake = match plan {
+        Plan::Shell { .. } => Handshake::NotNeeded,
+        _ => Handshake::NotSent,
+    };
+    let mut agent = Agent {
+        shared,
+        session_id,
+        target,
+        plan,
+        agent_version,
+        reliable: Reliable::new(now, wall_ms(), rand::random()),
+        out: None,
+        inbound: None,
+        local_tx,
+        handshake,
+        mode: None,
+        queue: VecDeque::new(),
+        utf8_tail: Vec::new(),
+        delayed_acks: VecDeque::new(),
+        paused: false,
+        pacing,
+        tokens: 1.0,
+        last_refill: now,
+        last_activity: now,
+        idle_timeout,
+        frames: 0,
+        ending: None,
+        finished: false,
+        home: None,
+        pty: None,
+        tcp: None,
+        tcp_dialing: false,
+        basic_backlog: Vec::new(),
+        mux_reader: MuxReader::default(),
+        streams: HashMap::new(),
+        stream_backlog: HashMap::new(),
+        mux_keepalive: None,
+        started: false,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(if pacing { 1 } else { 5 }));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while !agent.finished {
+        let accept_local = agent.queue.len() < 64 && agent.reliable.has_room();
+        tokio::select! {
+            attachment = attachments.recv() => match attachment {
+                Some(a) => agent.attach(a),
+                None => break,
+            },
+            frame = recv_opt(&mut agent.inbound) => match frame {
+                Some(bytes) => agent.on_client(&bytes),
+                None => agent.detach(),
+            },
+            local = local_rx.recv(), if accept_local => {
+                if let Some(local) = local {
+                    agent.on_local(local);
+                }
+            }
+            _ = tick.tick() => agent.on_tick(),
+        }
+        agent.flush();
+    }
+    agent.cleanup();
+}
+
+async fn recv_opt(inbound: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match inbound {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Agent {
+    fn send_frame(&mut self, bytes: Vec<u8>) {
+        if let Some(out) = &self.out
+            && out.send(Outbound::Frame(bytes)).is_err()
+        {
+            self.out = None;
+        }
+    }
+
+    fn set_status(&self, status: SessionStatus) {
+        let mut world = self.shared.world();
+        let now = world.now();
+        if let Some(session) = world.session_mut(&self.session_id)
+            && session.status.is_active()
+        {
+            session.status = status;
+            if status == SessionStatus::Terminated {
+                session.ended = Some(now);
+            }
+        }
+    }
+
+    fn attach(&mut self, attachment: Attachment) {
+        self.out = Some(attachment.outbound);
+        self.inbound = Some(attachment.inbound);
+        self.set_status(SessionStatus::Connected);
+        if self.started {
+            return;
+        }
+        self.started = true;
+        match self.handshake {
+            Handshake::NotNeeded => self.start_shell(),
+            Handshake::NotSent => {
+                let properties = match &self.plan {
+                    Plan::Port { properties, .. } => json!(properties),
+                    _ => Value::Null,
+                };
+                let request = json!({
+                    "AgentVersion": self.agent_version,
+                    "RequestedClientActions": [{
+                        "ActionType": "SessionType",
+                        "ActionParameters": { "SessionType": self.plan.session_type(), "Properties": properties },
+                    }],
+                });
+                self.queue.push_back((
+                    PayloadType::HANDSHAKE_REQUEST,
+                    request.to_string().into_bytes(),
+                ));
+                self.handshake = Handshake::Awaiting(Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    fn detach(&mut self) {
+        self.inbound = None;
+        self.out = None;
+        self.set_status(SessionStatus::Disconnected);
+    }
+
+    fn count_frame(&mut self) {
+        self.frames += 1;
+        let limit = self
+            .shared
+            .world()
+            .faults
+            .get(&self.session_id)
+            .and_then(|f| f.close_channel_after);
+        if limit.is_some_and(|n| self.frames >= n) {
+            self.end("the session was closed by fault injection");
+        }
+    }
+
+    fn on_client(&mut self, bytes: &[u8]) {
+        self.count_frame();
+        let now = Instant::now();
+        let received = self.reliable.receive(now, bytes);
+        if let Some(paused) = received.publication {
+            self.paused = paused;
+        }
+        if received.acked || !received.deliver.is_empty() {
+            self.paused = false;
+        }
+        let delay = self
+            .shared
+            .world()
+            .faults
+            .get(&self.session_id)
+            .map_or(0, |f| f.ack_delay_ms);
+        for ack in received.acks {
+            if delay > 0 {
+                self.delayed_acks
+                    .push_back((now + Duration::from_millis(delay), ack));
+            } else {
+                self.send_frame(ack);
+            }
+        }
+        for frame in received.deliver {
+            self.on_input(frame.payload_type, frame.payload);
+        }
+    }
+
+    fn on_input(&mut self, payload_type: PayloadType, payload: Vec<u8>) {
+        if payload_type == PayloadType::HANDSHAKE_RESPONSE {
+            self.on_handshake_response(&payload);
+            return;
+        }
+        if !matches!(self.handshake, Handshake::NotNeeded | Handshake::Done) {
+            // Before the handshake completes the agent acknowledges and discards input.
+            return;
+        }
+        match payload_type {
+            PayloadType::OUTPUT => {
+                self.last_activity = Instant::now();
+                self.on_client_bytes(payload);
+            }
+            PayloadType::SIZE => {
+                if let (Some(pty), Ok(size)) =
+                    (&self.pty, serde_json::from_slice::<Value>(&payload))
+                {
+                    let cols = size["cols"].as_u64().unwrap_or(80).min(u64::from(u16::MAX)) as u16;
+                    let rows = size["rows"].as_u64().unwrap_or(24).min(u64::from(u16::MAX)) as u16;
+                    let _ = pty.master.resize(portable_pty::PtySize {
+                        rows,
+                        cols,
+                        pixel_width: 0,
+                        pixel_height: 0,
+                    });
+                }
+            }
+            PayloadType::FLAG => {
+                match <[u8; 4]>::try_from(payload.as_slice()).map(u32::from_be_bytes) {
+                    // TerminateSession: port sessions end; shells ignore it, as the real agent does.
+                    Ok(2) if matches!(self.plan, Plan::Port { .. }) => self.end(""),
+                    // DisconnectToPort: basic mode closes its connection and re-dials on next data.
+                    Ok(1) if self.mode == Some(PortMode::Basic) => {
+                        self.tcp = None;
+                        self.tcp_dialing = false;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_handshake_response(&mut self, payload: &[u8]) {
+        if !matches!(self.handshake, Handshake::Awaiting(_)) {
+            return;
+        }
+        let response: Value = serde_json::from_slice(payload).unwrap_or_default();
+        let client_version = response["ClientVersion"].as_str().unwrap_or("").to_owned();
+        let failed: Vec<String> = response["ProcessedClientActions"]
+            .as_array()
+            .map(|actions| {
+                actions
+                    .iter()
+                    .filter(|a| a["ActionStatus"].as_u64() != Some(1))
+                    .map(|a| {
+                        format!(
+                            "{}: {}",
+                            a["ActionType"].as_str().unwrap_or("?"),
+                            a["Error"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| vec!["no ProcessedClientActions".into()]);
+        if !failed.is_empty() {
+            self.end(&format!("Session handshake failed: {}", failed.join("; ")));
+            return;
+        }
+        self.handshake = Handshake::Done;
+        self.queue.push_back((
+            PayloadType::HANDSHAKE_COMPLETE,
+            json!({ "HandshakeTimeToComplete": 1_000_000, "CustomerMessage": "" })
+                .to_string()
+                .into_bytes(),
+        ));
+        match self.plan.clone() {
+            Plan::Command { command, .. } => self.start_command(&command),
+            Plan::Port { port, properties } => {
+                let forwarding = properties
+                    .get("type")
+                    .is_some_and(|t| t == "LocalPortForwarding");
+                let mode = if !forwarding {
+                    PortMode::Stream
+                } else if version_at_least(&client_version, "1.1.70")
+                    && version_at_least(&self.agent_version, "3.0.222.0")
+                {
+                    let new_pair = version_at_least(&client_version, "1.2.332.0")
+                        && version_at_least(&self.agent_version, "3.1.1575.0");
+                    PortMode::Mux {
+                        keepalive: !new_pair && self.agent_version.trim() != "3.1.1446.0",
+                    }
+                } else {
+                    PortMode::Basic
+                };
+                self.mode = Some(mode);
+                match mode {
+                    PortMode::Stream => self.dial(port),
+                    PortMode::Mux { keepalive: true } => {
+                        let now = Instant::now();
+                        self.mux_keepalive = Some((now, now + Duration::from_secs(10)));
+                    }
+                    _ => {}
+                }
+            }
+            Plan::Shell { .. } => {}
+        }
+    }
+
+    fn on_client_bytes(&mut self, bytes: Vec<u8>) {
+        match (&self.plan, self.mode) {
+            (Plan::Shell { .. }, _) => {
+                if let Some(pty) = &self.pty {
+                    let _ = pty.input.send(bytes);
+                }
+            }
+            (Plan::Port { port, .. }, Some(PortMode::Stream | PortMode::Basic)) => {
+                let port = *port;
+                match &self.tcp {
+                    Some(tcp) => {
+                        let _ = tcp.send(bytes);
+                    }
+                    None => {
+                        self.basic_backlog.extend_from_slice(&bytes);
+                        if !self.tcp_dialing && self.mode == Some(PortMode::Basic) {
+                            self.dial(port);
+                        }
+                    }
+                }
+            }
+            (Plan::Port { port, .. }, Some(PortMode::Mux { .. })) => {
+                let port = *port;
+                if let Some(keepalive) = &mut self.mux_keepalive {
+                    keepalive.0 = Instant::now();
+                }
+                match self.mux_reader.feed(&bytes) {
+                    Ok(frames) => {
+                        for frame in frames {
+                            self.on_mux(port, frame);
+                        }
+                    }
+                    Err(why) => self.end(&format!("smux protocol error: {why}")),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_mux(&mut self, port: u16, frame: MuxFrame) {
+        match frame {
+            MuxFrame::Open(stream) => {
+                self.streams.insert(stream, None);
+                let tx = self.local_tx.clone();
+                tokio::spawn(async move {
+                    match TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(socket) => {
+                            let writer = spawn_tcp(socket, tx.clone(), Some(stream));
+                            let _ = tx.send(Local::StreamDialed(stream, Ok(writer))).await;
+                        }
+                        Err(e) => {
+                            let _ = tx
+                                .send(Local::StreamDialed(stream, Err(e.to_string())))
+                                .await;
+                        }
+                    }
+                });
+            }
+            MuxFrame::Data(stream, data) => match self.streams.get(&stream) {
+                Some(Some(writer)) => {
+                    let _ = writer.send(data);
+                }
+                Some(None) => self
+                    .stream_backlog
+                    .entry(stream)
+                    .or_default()
+                    .extend_from_slice(&data),
+                None => {}
+            },
+            MuxFrame::Close(stream) => {
+                self.streams.remove(&stream);
+                self.stream_backlog.remove(&stream);
+            }
+            MuxFrame::Nop => {}
+        }
+    }
+
+    fn dial(&mut self, port: u16) {
+        self.tcp_dialing = true;
+        let tx = self.local_tx.clone();
+        tokio::spawn(async move {
+            match TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(socket) => {
+                    let writer = spawn_tcp(socket, tx.clone(), None);
+                    let _ = tx.send(Local::Dialed(Ok(writer))).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Local::Dialed(Err(e.to_string()))).await;
+                }
+            }
+        });
+    }
+
+    fn on_local(&mut self, local: Local) {
+        match local {
+            Local::Output(bytes) => {
+                self.last_activity = Instant::now();
+                if matches!(self.plan, Plan::Shell { .. }) {
+                    self.queue_text(PayloadType::OUTPUT, bytes);
+                } else {
+                    self.queue_bytes(PayloadType::OUTPUT, &bytes);
+                }
+            }
+            Local::StdErr(bytes) => {
+                let separate = matches!(self.plan, Plan::Command { separate: true, .. });
+                let kind = if separate {
+                    PayloadType::STDERR
+                } else {
+                    PayloadType::OUTPUT
+                };
+                self.queue_bytes(kind, &bytes);
+            }
+            Local::Exited(code) => {
+                if let Some(tail) =
+                    (!self.utf8_tail.is_empty()).then(|| std::mem::take(&mut self.utf8_tail))
+                {
+                    self.queue.push_back((PayloadType::OUTPUT, tail));
+                }
+                if matches!(self.plan, Plan::Command { separate: true, .. }) {
+                    self.queue.push_back((
+                        PayloadType::EXIT_CODE,
+                        format!("EXIT_CODE: {code}").into_bytes(),
+                    ));
+                }
+                self.end("");
+            }
+            Local::Dialed(Ok(writer)) => {
+                self.tcp_dialing = false;
+                if !self.basic_backlog.is_empty() {
+                    let _ = writer.send(std::mem::take(&mut self.basic_backlog));
+                }
+                self.tcp = Some(writer);
+            }
+            Local::Dialed(Err(why)) => {
+                self.tcp_dialing = false;
+                if self.mode == Some(PortMode::Stream) {
+                    self.end(&format!("Unable to start port forwarding: {why}"));
+                }
+            }
+            Local::TcpClosed => {
+                self.tcp = None;
+                if self.mode == Some(PortMode::Stream) {
+                    self.end("");
+                }
+            }
+            Local::StreamDialed(stream, Ok(writer)) => {
+                if let Some(slot) = self.streams.get_mut(&stream) {
+                    if let Some(backlog) = self.stream_backlog.remove(&stream) {
+                        let _ = writer.send(backlog);
+                    }
+                    *slot = Some(writer);
+                }
+            }
+            Local::StreamDialed(stream, Err(_)) => {
+                self.streams.remove(&stream);
+                self.queue
+                    .push_back((PayloadType::FLAG, 3u32.to_be_bytes().to_vec()));
+                self.queue_bytes(PayloadType::OUTPUT, &mux::close(stream));
+            }
+            Local::StreamData(stream, data) => {
+                self.last_activity = Instant::now();
+                if self.streams.contains_key(&stream) {
+                    self.queue_bytes(PayloadType::OUTPUT, &mux::data(stream, &data));
+                }
+            }
+            Local::StreamEnded(stream) => {
+                if self.streams.remove(&stream).is_some() {
+                    self.queue_bytes(PayloadType::OUTPUT, &mux::close(stream));
+                }
+            }
+        }
+    }
+
+    /// Queue bytes as ≤1 KiB messages.
+    fn queue_bytes(&mut self, payload_type: PayloadType, bytes: &[u8]) {
+        for chunk in bytes.chunks(1024) {
+            self.queue.push_back((payload_type, chunk.to_vec()));
+        }
+    }
+
+    /// Queue terminal output, holding back a trailing incomplete UTF-8 sequence (spec §9).
+    fn queue_text(&mut self, payload_type: PayloadType, bytes: Vec<u8>) {
+        let mut text = std::mem::take(&mut self.utf8_tail);
+        text.extend(bytes);
+        let cut = incomplete_utf8_tail(&text);
+        self.utf8_tail = text.split_off(text.len() - cut);
+        self.queue_bytes(payload_type, &text);
+    }
+
+    fn end(&mut self, reason: &str) {
+        if self.ending.is_none() {
+            self.ending = Some((reason.to_owned(), Instant::now()));
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if self.pacing {
+            let elapsed = now
+                .saturating_duration_since(self.last_refill)
+                .as_secs_f64();
+            self.tokens = (self.tokens + elapsed * 1000.0).min(1.0);
+            self.last_refill = now;
+        }
+        while self
+            .delayed_acks
+            .front()
+            .is_some_and(|(due, _)| *due <= now)
+        {
+            if let Some((_, ack)) = self.delayed_acks.pop_front() {
+                self.send_frame(ack);
+            }
+        }
+        if !self.paused
+            && self.out.is_some()
+            && let Some(bytes) = self.reliable.due(now)
+        {
+            self.send_frame(bytes);
+        }
+        if let Handshake::Awaiting(since) = self.handshake
+            && now.saturating_duration_since(since) > Duration::from_secs(15)
+        {
+            self.end("Session handshake timed out: the client did not answer within 15 seconds; upgrade the client.");
+        }
+        let terminated = {
+            let world = self.shared.world();
+            world
+                .session_index
+                .get(&self.session_id)
+                .map(|&i| world.sessions[i].status)
+                == Some(SessionStatus::Terminated)
+        };
+        if terminated {
+            self.end("");
+        }
+        if self.ending.is_none()
+            && now.saturating_duration_since(self.last_activity) > self.idle_timeout
+        {
+            self.end("Your session timed out due to inactivity and has been terminated.");
+        }
+        if let Some((last_heard, next_nop)) = &mut self.mux_keepalive {
+            if now.saturating_duration_since(*last_heard) > Duration::from_secs(30) {
+                self.mux_keepalive = None;
+                self.end("smux keepalive timed out");
+            } else if now >= *next_nop {
+                *next_nop = now + Duration::from_secs(10);
+                self.queue_bytes(PayloadType::OUTPUT, &mux::nop());
+            }
+        }
+        if let Some((reason, since)) = self.ending.clone() {
+            // Let queued and unacknowledged output drain for up to 2 s, then close.
+            let drained = self.queue.is_empty() && self.reliable.drained();
+            if drained
+                || now.saturating_duration_since(since) > Duration::from_secs(2)
+                || self.out.is_none()
+            {
+                self.close_channel(&reason);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.paused || self.out.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        while self.reliable.has_room() {
+            if self.pacing {
+                if self.tokens < 1.0 {
+                    break;
+                }
+                self.tokens -= 1.0;
+            }
+            let Some((payload_type, payload)) = self.queue.pop_front() else {
+                break;
+            };
+            self.count_frame();
+            let bytes = self.reliable.output(now, payload_type, payload);
+            self.send_frame(bytes);
+        }
+    }
+
+    fn close_channel(&mut self, reason: &str) {
+        let body = json!({
+            "MessageId": uuid::Uuid::new_v4().to_string(),
+            "CreatedDate": crate::wire::iso_seconds(world_now(&self.shared)),
+            "DestinationId": self.target,
+            "SessionId": self.session_id,
+            "MessageType": "channel_closed",
+            "SchemaVersion": 1,
+            "Output": reason,
+        });
+        let payload = body.to_string().into_bytes();
+        let standard = self
+            .shared
+            .world()
+            .faults
+            .get(&self.session_id)
+            .is_some_and(|f| f.standard_channel_closed);
+        let frame = if standard {
+            self.reliable
+                .control(Instant::now(), MessageType::ChannelClosed, payload)
+        } else {
+            short_channel_closed(&payload)
+        };
+        self.send_frame(frame);
+        if let Some(out) = &self.out {
+            let _ = out.send(Outbound::Close);
+        }
+        self.set_status(SessionStatus::Terminated);
+        self.finished = true;
+    }
+
+    fn start_shell(&mut self) {
+        let home = std::env::temp_dir().join(format!("postern-sandbox-{}", self.session_id));
+        let _ = std::fs::create_dir_all(&home);
+        self.home = Some(home.clone());
+        let command = match &self.plan {
+            Plan::Shell { command } => command.clone(),
+            _ => None,
+        };
+        match spawn_pty(&home, command.as_deref(), self.local_tx.clone()) {
+            Ok(handles) => self.pty = Some(handles),
+            Err(why) => self.end(&format!("Unable to start the shell: {why}")),
+        }
+    }
+
+    fn start_command(&mut self, command: &str) {
+        let home = std::env::temp_dir().join(format!("postern-sandbox-{}", self.session_id));
+        let _ = std::fs::create_dir_all(&home);
+        self.home = Some(home.clone());
+        let tx = self.local_tx.clone();
+        let command = command.to_owned();
+        tokio::spawn(async move {
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .current_dir(&home)
+                .env("HOME", &home)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn();
+            let mut child = match child {
+                Ok(child) => child,
+                Err(e) => {
+                    let _ = tx
+                        .send(Local::StdErr(
+                            format!("cannot run the command: {e}\n").into_bytes(),
+                        ))
+                        .await;
+                    let _ = tx.send(Local::Exited(127)).await;
+                    return;
+                }
+            };
+            let mut stdout = child.stdout.take();
+            let mut stderr = child.stderr.take();
+            let out_tx = tx.clone();
+            let out_task = tokio::spawn(async move {
+                let mut buf = vec![0u8; 1024];
+                while let Some(pipe) = stdout.as_mut() {
+                    match pipe.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if out_tx.send(Local::Output(buf[..n].to_vec())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            let err_tx = tx.clone();
+            let err_task = tokio::spawn(async move {
+                let mut buf = vec![0u8; 1024];
+                while let Some(pipe) = stderr.as_mut() {
+                    match pipe.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if err_tx.send(Local::StdErr(buf[..n].to_vec())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            let _ = out_task.await;
+            let _ = err_task.await;
+            let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
+            let _ = tx.send(Local::Exited(code)).await;
+        });
+    }
+
+    fn cleanup(&mut self) {
+        self.pty = None;
+        self.streams.clear();
+        self.tcp = None;
+        if let Some(home) = self.home.take() {
+            let _ = std::fs::remove_dir_all(home);
+        }
+        self.shared.agents().remove(&self.session_id);
+    }
+}
+
+fn world_now(shared: &Shared) -> time::OffsetDateTime {
+    shared.world().now()
+}
+
+/// How many bytes at the end of `bytes` start a UTF-8 sequence that is not complete yet.
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xc0 == 0x80 {
+            continue; // a continuation byte: look further back
+        }
+        let needed = match byte {
+            b if b & 0xe0 == 0xc0 => 2,
+            b if b & 0xf0 == 0xe0 => 3,
+            b if b & 0xf8 == 0xf0 => 4,
+            _ => return 0,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
+}
+
+/// `channel_closed` as MGS is reported to send it (spec §3.4): a 112-byte header without
+/// PayloadType, the type NUL-padded, the payload length at 112 and the payload from 116.
+fn short_channel_closed(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(116 + payload.len());
+    out.extend_from_slice(&112u32.to_be_bytes());
+    let mut name = [0u8; 32];
+    name[..14].copy_from_slice(b"channel_closed");
+    out.extend_from_slice(&name);
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(&wall_ms().to_be_bytes());
+    out.extend_from_slice(&0i64.to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    out.extend_from_slice(&sha2::Sha256::digest(payload));
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn spawn_tcp(
+    socket: TcpStream,
+    tx: mpsc::Sender<Local>,
+    stream: Option<u32>,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (mut reader, mut writer) = socket.into_split();
+    let (write_tx, mut write_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(bytes) = write_rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let local = match stream {
+                        Some(id) => Local::StreamData(id, buf[..n].to_vec()),
+                        None => Local::Output(buf[..n].to_vec()),
+                    };
+                    if tx.send(local).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx
+            .send(match stream {
+                Some(id) => Local::StreamEnded(id),
+                None => Local::TcpClosed,
+            })
+            .await;
+    });
+    write_tx
+}
+
+fn spawn_pty(
+    home: &std::path::Path,
+    command: Option<&str>,
+    tx: mpsc::Sender<Local>,
+) -> Result<PtyHandles, String> {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|e| e.to_string())?;
+    let mut builder = CommandBuilder::new("bash");
+    match command {
+        Some(command) => builder.args(["--noprofile", "--norc", "-c", command]),
+        None => builder.args(["--noprofile", "--norc", "-i"]),
+    }
+    builder.cwd(home);
+    builder.env("HOME", home);
+    builder.env("TERM", "xterm-256color");
+    builder.env("PS1", "sandbox$ ");
+    builder.env("LANG", "C.UTF-8");
+    let mut child = pair
+        .slave
+        .spawn_command(builder)
+        .map_err(|e| e.to_string())?;
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
+    let mut writer = pair.master.take_writer().map_err(|e| e.to_string())?;
+    let (input_tx, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        while let Ok(bytes) = input_rx.recv() {
+            if writer
+                .write_all(&bytes)
+                .and_then(|()| writer.flush())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Local::Output(buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let code = child.wait().ok().map_or(-1, |s| s.exit_code() as i32);
+        let _ = tx.blocking_send(Local::Exited(code));
+    });
+    Ok(PtyHandles {
+        master: pair.master,
+        input: input_tx,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_tails_are_held_back_only_when_incomplete() {
+        assert_eq!(incomplete_utf8_tail(b"abc"), 0);
+        assert_eq!(incomplete_utf8_tail("é".as_bytes()), 0);
+        assert_eq!(incomplete_utf8_tail(&"é".as_bytes()[..1]), 1);
+        assert_eq!(incomplete_utf8_tail(&"☃".as_bytes()[..2]), 2);
+        assert_eq!(incomplete_utf8_tail(&"🦀".as_bytes()[..3]), 3);
+        assert_eq!(incomplete_utf8_tail("🦀".as_bytes()), 0);
+    }
+
+    #[test]
+    fn agent_versions_compare() {
+        assert!(version_at_least("3.0.222.0", "3.0.222.0"));
+        assert!(version_at_least("3.3.1611.0", "3.1.1575.0"));
+        assert!(!version_at_least("3.0.100.0", "3.0.222.0"));
+        assert!(!version_at_least("", "1.1.70"));
+        assert!(version_at_least("1.2.694.0", "1.1.70"));
+    }
+}
