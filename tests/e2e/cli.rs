@@ -140,3 +140,133 @@ async fn targets_outside_the_role_fail_with_the_aws_reason() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tunnel_forwards_a_local_port_until_interrupted() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let echo = postern_e2e::echo_server().await;
+    let mut child = tokio::process::Command::new(workspace_binary("postern"))
+        .args([
+            "tunnel",
+            &postern_e2e::instance("payments"),
+            &format!("0:{echo}"),
+        ])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postern tunnel");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the tunnel printed its address")
+        .expect("read")
+        .expect("a line");
+    let mut socket = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect to the tunnel");
+    socket
+        .write_all(b"through the side door")
+        .await
+        .expect("write");
+    let mut back = [0u8; 21];
+    socket.read_exact(&mut back).await.expect("echo");
+    assert_eq!(&back, b"through the side door");
+    drop(socket);
+    let pid = child.id().expect("pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("stops on Ctrl-C")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Closed: 1 connections, 21 bytes sent, 21 bytes received."),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_reaches_dropbear_through_ssh_proxy() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let dropbear = postern_e2e::Dropbear::start();
+    let proxy = format!(
+        "ProxyCommand={} ssh-proxy %h %p",
+        workspace_binary("postern").display()
+    );
+    let target = postern_e2e::instance("search");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new("ssh")
+            .args([
+                "-o",
+                &proxy,
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-F",
+                "/dev/null",
+            ])
+            .arg("-i")
+            .arg(&dropbear.key)
+            .args([
+                "-p",
+                &dropbear.port.to_string(),
+                "-l",
+                &dropbear.user,
+                &target,
+            ])
+            .arg("echo hello over $(echo SSH) through Session Manager")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ssh finished in time")
+    .expect("run ssh (Debian package openssh-client)");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello over SSH through Session Manager\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_config_maps_ids_and_names_to_the_proxy() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    let out = postern(&env, &["ssh-config"], b"").await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Host i-* mi-*\n    ProxyCommand "), "{text}");
+    let target = postern_e2e::instance("payments");
+    let name = postern_sandbox::Scenario::default_world()
+        .fleet
+        .instances
+        .into_iter()
+        .find(|i| i.id == target)
+        .and_then(|i| i.name)
+        .expect("a Name tag");
+    assert!(
+        text.contains(&format!("Host {name}\n    HostName {target}\n")),
+        "{text}"
+    );
+}

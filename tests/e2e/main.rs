@@ -6,3 +6,4 @@
 mod cli;
 mod sandbox;
 mod session;
+mod tunnel;

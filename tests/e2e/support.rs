@@ -22,7 +22,14 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 /// A sandbox on the default world, following the system clock (data channels run in real time).
+/// `POSTERN_TEST_LOG=debug` (a tracing filter) shows what the sandbox and the driver do.
 pub async fn sandbox() -> Sandbox {
+    if let Ok(filter) = std::env::var("POSTERN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     Sandbox::builder(Scenario::default_world())
         .start()
         .await
@@ -109,4 +116,135 @@ pub fn instance(team: &str) -> String {
         })
         .map(|i| i.id)
         .expect("the default world has such an instance")
+}
+
+/// Give every session started from now on these websocket faults.
+pub fn arm_faults_for_next_sessions(sandbox: &Sandbox, faults: postern_sandbox::agent::Faults) {
+    sandbox.set_faults_for_new_sessions(Some(faults));
+}
+
+/// An echo server on 127.0.0.1 (what the agent's tunnels reach); returns its port.
+pub async fn echo_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = socket.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    port
+}
+
+/// A throw-away dropbear SSH server on 127.0.0.1 that lets the current user in with a fresh
+/// key; nss_wrapper gives the user a temporary home, so no real ~/.ssh is touched. Killed on
+/// drop.
+pub struct Dropbear {
+    /// Its port.
+    pub port: u16,
+    /// The client's private key file.
+    pub key: PathBuf,
+    /// The user name to log in as.
+    pub user: String,
+    dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl Dropbear {
+    /// Start one (needs Debian's dropbear-bin, openssh-client and libnss-wrapper; .ci/deps
+    /// installs them).
+    pub fn start() -> Self {
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("postern-dropbear-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".ssh")).expect("temp home");
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().unwrap_or_else(|e| {
+                panic!("{cmd:?}: {e} (install dropbear-bin and openssh-client)")
+            });
+            assert!(out.status.success(), "{cmd:?}: {out:?}");
+        };
+        let key = dir.join("id_ed25519");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&key));
+        std::fs::copy(key.with_extension("pub"), home.join(".ssh/authorized_keys"))
+            .expect("authorized_keys");
+        let host_key = dir.join("host_key");
+        run(Command::new("dropbearkey")
+            .args(["-t", "ed25519", "-f"])
+            .arg(&host_key));
+        let id = |flag: &str| {
+            let out = Command::new("id").arg(flag).output().expect("id");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let (user, uid, gid, group) = (id("-un"), id("-u"), id("-g"), id("-gn"));
+        std::fs::write(
+            dir.join("passwd"),
+            format!(
+                "{user}:x:{uid}:{gid}:postern test:{}:/bin/sh\n",
+                home.display()
+            ),
+        )
+        .expect("passwd");
+        std::fs::write(dir.join("group"), format!("{group}:x:{gid}:\n")).expect("group");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for (path, mode) in [
+                (home.clone(), 0o700),
+                (home.join(".ssh"), 0o700),
+                (home.join(".ssh/authorized_keys"), 0o600),
+            ] {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+            }
+        }
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            probe.local_addr().expect("addr").port()
+        };
+        let child = Command::new("dropbear")
+            .args(["-F", "-E", "-s", "-m"])
+            .arg("-r")
+            .arg(&host_key)
+            .arg("-p")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-P")
+            .arg(dir.join("pid"))
+            .env("LD_PRELOAD", "libnss_wrapper.so")
+            .env("NSS_WRAPPER_PASSWD", dir.join("passwd"))
+            .env("NSS_WRAPPER_GROUP", dir.join("group"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dropbear (Debian package dropbear-bin)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            port,
+            key,
+            user,
+            dir,
+            child,
+        }
+    }
+}
+
+impl Drop for Dropbear {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

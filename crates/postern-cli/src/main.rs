@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 mod shell;
+mod ssh;
+mod tunnel;
 
 use std::process::ExitCode;
 
@@ -46,9 +48,42 @@ enum Command {
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
         command: Vec<String>,
     },
+    /// Forward a local port on 127.0.0.1 to a port on the instance, or through it to --host.
+    ///
+    /// `postern tunnel i-0123… 5432:5432 --host db.internal` forwards 127.0.0.1:5432 to
+    /// db.internal:5432 as seen from the instance; a local port of 0 picks a free one.
+    Tunnel {
+        /// The instance id (i-…).
+        instance: String,
+        /// `<local port>:<remote port>`.
+        ports: String,
+        /// Reach this host through the instance instead of the instance itself.
+        #[arg(long)]
+        host: Option<String>,
+        /// Carry connections over this many sessions (each agent paces its session; more
+        /// sessions, more throughput).
+        #[arg(long, default_value_t = 1)]
+        pool: usize,
+    },
+    /// An OpenSSH ProxyCommand: `ssh -o ProxyCommand='postern ssh-proxy %h %p' i-0123…`.
+    SshProxy {
+        /// The instance id, or the Name tag of a running instance.
+        instance: String,
+        /// The SSH port on the instance.
+        #[arg(default_value_t = 22)]
+        port: u16,
+    },
+    /// Print an ~/.ssh/config block that sends `ssh i-…` and `ssh <Name tag>` through Postern.
+    SshConfig,
 }
 
-async fn access(profile: Option<&str>, region: Option<&str>) -> anyhow::Result<SsmAccess> {
+/// The AWS clients a command needs.
+struct Clients {
+    ssm: SsmAccess,
+    ec2: aws_sdk_ec2::Client,
+}
+
+async fn clients(profile: Option<&str>, region: Option<&str>) -> anyhow::Result<Clients> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(profile) = profile {
         loader = loader.profile_name(profile);
@@ -61,10 +96,13 @@ async fn access(profile: Option<&str>, region: Option<&str>) -> anyhow::Result<S
         .region()
         .map(|r| r.to_string())
         .context("no AWS region: pass --region, set AWS_REGION, or give the profile a region")?;
-    Ok(SsmAccess {
-        client: aws_sdk_ssm::Client::new(&config),
-        credentials: config.credentials_provider(),
-        region,
+    Ok(Clients {
+        ssm: SsmAccess {
+            client: aws_sdk_ssm::Client::new(&config),
+            credentials: config.credentials_provider(),
+            region,
+        },
+        ec2: aws_sdk_ec2::Client::new(&config),
     })
 }
 
@@ -96,12 +134,25 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let access = access(cli.profile.as_deref(), cli.region.as_deref()).await?;
+        let clients = clients(cli.profile.as_deref(), cli.region.as_deref()).await?;
+        let access = &clients.ssm;
         match command {
             Command::Shell { instance, command } => {
-                shell::shell(&access, &instance, command.as_deref()).await
+                shell::shell(access, &instance, command.as_deref()).await
             }
-            Command::Run { instance, command } => shell::run(&access, &instance, &command).await,
+            Command::Run { instance, command } => shell::run(access, &instance, &command).await,
+            Command::Tunnel {
+                instance,
+                ports,
+                host,
+                pool,
+            } => tunnel::tunnel(access, &instance, &ports, host.as_deref(), pool).await,
+            Command::SshProxy { instance, port } => {
+                ssh::proxy(&clients.ec2, access, &instance, port).await
+            }
+            Command::SshConfig => {
+                ssh::config(&clients.ec2, cli.profile.as_deref(), cli.region.as_deref()).await
+            }
         }
     });
     // Background reads of stdin must not keep the process alive.

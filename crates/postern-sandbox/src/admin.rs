@@ -10,6 +10,7 @@
 //! | `POST /_sandbox/throttle` `{"lookup_events": false}` | switch CloudTrail's LookupEvents throttle |
 //! | `POST /_sandbox/agent` `{"pacing": true}` | make agents pace output like the real agent |
 //! | `POST /_sandbox/sessions/<id>/faults` `{…}` | inject faults ([`crate::agent::Faults`]) |
+//! | `POST /_sandbox/faults` `{…}` or `null` | faults for every session started from now on |
 
 use std::sync::Arc;
 
@@ -85,6 +86,16 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
             };
             shared.world().faults.insert(id.to_owned(), faults);
             return admin_json(StatusCode::OK, json!({ "session": id }));
+        }
+        ("POST", "/_sandbox/faults") => {
+            let faults: Option<crate::agent::Faults> = match serde_json::from_value(body) {
+                Ok(faults) => faults,
+                Err(e) => {
+                    return problem(StatusCode::BAD_REQUEST, &format!("not a fault set: {e}"));
+                }
+            };
+            shared.world().new_session_faults = faults;
+            return admin_json(StatusCode::OK, json!({ "armed": true }));
         }
         ("POST", "/_sandbox/throttle") => {
             let Some(on) = body.get("lookup_events").and_then(Value::as_bool) else {

@@ -173,6 +173,11 @@ impl Sandbox {
             .insert(session_id.to_owned(), faults);
     }
 
+    /// Inject faults into every session started from now on (`None` stops doing so).
+    pub fn set_faults_for_new_sessions(&self, faults: Option<agent::Faults>) {
+        self.shared.world().new_session_faults = faults;
+    }
+
     /// Make agents pace their output as the real agent does (1 KiB messages, one per ms).
     pub fn set_agent_pacing(&self, on: bool) {
         self.shared.world().agent_pacing = on;

@@ -95,6 +95,8 @@ pub struct World {
     pub lookups: HashMap<(String, String), std::collections::VecDeque<OffsetDateTime>>,
     /// Faults to inject into sessions' data channels, by session id.
     pub faults: HashMap<String, crate::agent::Faults>,
+    /// Faults every newly started session gets.
+    pub new_session_faults: Option<crate::agent::Faults>,
     /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
     pub agent_pacing: bool,
     /// How long a session may see no data before the agent ends it.
@@ -290,6 +292,7 @@ impl World {
             lookup_throttle: scenario.settings.lookup_events_throttle,
             lookups: HashMap::new(),
             faults: HashMap::new(),
+            new_session_faults: None,
             agent_pacing: scenario.settings.agent_pacing,
             idle_timeout: std::time::Duration::from_secs(
                 scenario.settings.idle_timeout_minutes * 60,

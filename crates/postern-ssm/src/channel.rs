@@ -54,7 +54,10 @@ impl Default for ChannelConfig {
         Self {
             client_version: "1.2.694.0".into(),
             window: 512,
-            reorder_capacity: 10_000,
+            // The agent resends only its oldest unacknowledged message, about ten times a
+            // second: after a burst of loss (a dropped socket) it keeps sending new messages
+            // while the gap fills, and those must be held rather than dropped and resent too.
+            reorder_capacity: 65_536,
             pace_per_second: Some(900),
             max_attempts: 3000,
         }
@@ -199,7 +202,13 @@ struct Unacked {
     bytes: Vec<u8>,
     last_sent: Instant,
     attempts: u32,
+    /// Acknowledgements of later messages seen since this one was last sent.
+    later_acks: u32,
 }
+
+/// Acknowledgements of later messages that make the oldest one count as lost (TCP's fast
+/// retransmit), rather than waiting out the RTO.
+const FAST_RETRANSMIT_AFTER: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Handshake {
@@ -234,7 +243,12 @@ pub struct Channel {
     paused: bool,
     closed: bool,
     dropped: u64,
+    /// The latest messages acknowledged, to acknowledge again after a reconnect.
+    recent: VecDeque<(i64, MessageId)>,
 }
+
+/// How many recent acknowledgements are repeated after a reconnect (about the agent's window).
+const RECENT_ACKS: usize = 4096;
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -279,6 +293,7 @@ impl Channel {
             paused: false,
             closed: false,
             dropped: 0,
+            recent: VecDeque::new(),
         }
     }
 
@@ -361,9 +376,24 @@ impl Channel {
         // Whatever was queued for the dead socket is covered by the resends below (stream
         // messages) or by the agent's retransmissions (acknowledgements).
         self.transmit.clear();
+        // Acknowledge again what arrived lately: acknowledgements lost with the old socket would
+        // otherwise each wait for the agent's one-per-RTO retransmission of its oldest message.
+        let recent: Vec<(i64, MessageId)> = self.recent.iter().copied().collect();
+        for (sequence, id) in recent {
+            self.push_ack(now, MessageType::OutputStreamData, id, sequence);
+        }
+        let early: Vec<(i64, MessageId)> = self
+            .reorder
+            .values()
+            .map(|f| (f.sequence, f.message_id))
+            .collect();
+        for (sequence, id) in early {
+            self.push_ack(now, MessageType::OutputStreamData, id, sequence);
+        }
         for entry in &mut self.unacked {
             entry.last_sent = now;
             entry.attempts += 1;
+            entry.later_acks = 0;
             self.transmit.push_back(entry.bytes.clone());
         }
     }
@@ -472,6 +502,7 @@ impl Channel {
             bytes: bytes.clone(),
             last_sent: now,
             attempts: 0,
+            later_acks: 0,
         });
         self.next_sequence += 1;
         self.paced.push_back(bytes);
@@ -530,10 +561,23 @@ impl Channel {
     }
 
     fn acknowledge(&mut self, now: Instant, frame: &Frame) {
+        if self.recent.len() == RECENT_ACKS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((frame.sequence, frame.message_id));
+        self.push_ack(
+            now,
+            frame.message_type.clone(),
+            frame.message_id,
+            frame.sequence,
+        );
+    }
+
+    fn push_ack(&mut self, now: Instant, message_type: MessageType, id: MessageId, sequence: i64) {
         let ack = Acknowledgement {
-            acknowledged_message_type: frame.message_type.as_str().to_owned(),
-            acknowledged_message_id: frame.message_id.to_string(),
-            acknowledged_message_sequence_number: frame.sequence,
+            acknowledged_message_type: message_type.as_str().to_owned(),
+            acknowledged_message_id: id.to_string(),
+            acknowledged_message_sequence_number: sequence,
             is_sequential_message: true,
         };
         let Ok(payload) = serde_json::to_vec(&ack) else {
@@ -626,6 +670,20 @@ impl Channel {
         {
             self.rtt
                 .sample(now.saturating_duration_since(entry.last_sent));
+        }
+        // A later message got through while the oldest did not: after a few such
+        // acknowledgements the oldest is taken for lost and sent again at once.
+        if index > 0
+            && let Some(head) = self.unacked.front_mut()
+        {
+            head.later_acks += 1;
+            if head.later_acks == FAST_RETRANSMIT_AFTER {
+                head.later_acks = 0;
+                head.attempts += 1;
+                head.last_sent = now;
+                let bytes = head.bytes.clone();
+                self.transmit.push_back(bytes);
+            }
         }
     }
 

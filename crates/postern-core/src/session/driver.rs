@@ -37,6 +37,7 @@ pub struct Driver {
     last_heard: Instant,
     next_ping: Instant,
     down_reason: Option<String>,
+    last_report: Instant,
 }
 
 fn wall_ms() -> u64 {
@@ -79,6 +80,7 @@ impl Driver {
             last_heard: now,
             next_ping: now,
             down_reason: None,
+            last_report: now,
         }
     }
 
@@ -144,6 +146,17 @@ impl Driver {
     /// Everything after a wake-up: timers, input, frames out, events out.
     async fn step(&mut self) -> Option<SessionEnd> {
         let now = Instant::now();
+        if now.saturating_duration_since(self.last_report) > Duration::from_secs(1) {
+            self.last_report = now;
+            tracing::debug!(
+                session = %self.session_id,
+                in_flight = self.channel.in_flight(),
+                pending_input = self.pending_input.len(),
+                dropped = self.channel.dropped(),
+                events_room = self.events.capacity(),
+                "driver: state"
+            );
+        }
         self.channel.handle_timeout(now);
         if self.socket.is_some()
             && now.saturating_duration_since(self.last_heard) > self.options.silence_timeout

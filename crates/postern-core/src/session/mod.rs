@@ -289,6 +289,12 @@ impl SessionWriter {
         !bytes.is_empty() && self.commands.send(Command::Input(bytes)).await.is_ok()
     }
 
+    /// Wait until the session can take more input, without sending yet. Lets a caller that must
+    /// keep reading events (a tunnel) wait for room in a `select!`, never blocked on a send.
+    pub async fn reserve(&self) -> Option<InputPermit<'_>> {
+        self.commands.reserve().await.ok().map(InputPermit)
+    }
+
     /// Tell the agent the terminal size.
     pub async fn resize(&self, cols: u32, rows: u32) -> bool {
         self.commands
@@ -305,6 +311,19 @@ impl SessionWriter {
     /// End the session: TerminateSession flag for ports, then the TerminateSession API.
     pub async fn close(&self) {
         let _ = self.commands.send(Command::Close).await;
+    }
+}
+
+/// Room for one input message, from [`SessionWriter::reserve`].
+#[derive(Debug)]
+pub struct InputPermit<'a>(mpsc::Permit<'a, Command>);
+
+impl InputPermit<'_> {
+    /// Send bytes in the reserved room.
+    pub fn send(self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.0.send(Command::Input(bytes));
+        }
     }
 }
 

@@ -38,7 +38,7 @@ pub struct Attachment {
     /// Frames the client sent (after inbound faults).
     pub inbound: mpsc::Receiver<Vec<u8>>,
     /// Frames for the client, or the order to close.
-    pub outbound: mpsc::UnboundedSender<Outbound>,
+    pub outbound: mpsc::Sender<Outbound>,
 }
 
 /// What the agent task hands the socket.
@@ -98,7 +98,9 @@ async fn serve(shared: Arc<Shared>, session_id: String, mut socket: WebSocket) {
     }
     let attach = session::attach_point(&shared, &session_id);
     let (inbound_tx, inbound_rx) = mpsc::channel(256);
-    let (outbound_tx, outbound_rx) = mpsc::unbounded_channel();
+    // Bounded like a socket buffer: the agent holds new output back while it is full, so a
+    // dropped socket loses about what a real one would.
+    let (outbound_tx, outbound_rx) = mpsc::channel(32);
     if attach
         .send(Attachment {
             inbound: inbound_rx,
@@ -118,7 +120,7 @@ async fn pump(
     session_id: String,
     mut socket: WebSocket,
     inbound: mpsc::Sender<Vec<u8>>,
-    mut outbound: mpsc::UnboundedReceiver<Outbound>,
+    mut outbound: mpsc::Receiver<Outbound>,
 ) {
     let faults = shared
         .world()

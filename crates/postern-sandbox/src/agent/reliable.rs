@@ -236,6 +236,26 @@ impl Reliable {
         Some(head.bytes.clone())
     }
 
+    /// Every unacknowledged message whose RTO has passed, oldest first, at most `max`; marks them
+    /// resent now. Not what the real agent does (it resends only the oldest, spec §5.3): the
+    /// sandbox uses it when it runs unpaced, far faster than a real agent, where head-only
+    /// recovery from a dropped socket could never catch up with what is sent meanwhile.
+    pub fn due_many(&mut self, now: Instant, max: usize) -> Vec<Vec<u8>> {
+        let rto = self.rto();
+        let mut out = Vec::new();
+        for pending in self.unacked.iter_mut() {
+            if out.len() >= max {
+                break;
+            }
+            if now.saturating_duration_since(pending.last_sent) >= rto {
+                pending.last_sent = now;
+                pending.resent = true;
+                out.push(pending.bytes.clone());
+            }
+        }
+        out
+    }
+
     /// Whether everything sent was acknowledged.
     pub fn drained(&self) -> bool {
         self.unacked.is_empty()

@@ -163,7 +163,8 @@ struct Agent {
     plan: Plan,
     agent_version: String,
     reliable: Reliable,
-    out: Option<mpsc::UnboundedSender<Outbound>>,
+    out: Option<mpsc::Sender<Outbound>>,
+    outbox: VecDeque<Outbound>,
     inbound: Option<mpsc::Receiver<Vec<u8>>>,
     local_tx: mpsc::Sender<Local>,
     handshake: Handshake,
@@ -190,6 +191,8 @@ struct Agent {
     stream_backlog: HashMap<u32, Vec<u8>>,
     mux_keepalive: Option<(Instant, Instant)>,
     started: bool,
+    last_report: Instant,
+    next_resend_check: Instant,
 }
 
 struct PtyHandles {
@@ -239,6 +242,7 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         agent_version,
         reliable: Reliable::new(now, wall_ms(), rand::random()),
         out: None,
+        outbox: VecDeque::new(),
         inbound: None,
         local_tx,
         handshake,
@@ -265,11 +269,14 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         stream_backlog: HashMap::new(),
         mux_keepalive: None,
         started: false,
+        last_report: now,
+        next_resend_check: now,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(if pacing { 1 } else { 5 }));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while !agent.finished {
         let accept_local = agent.queue.len() < 64 && agent.reliable.has_room();
+        let out = agent.out.clone();
         tokio::select! {
             attachment = attachments.recv() => match attachment {
                 Some(a) => agent.attach(a),
@@ -284,11 +291,24 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
                     agent.on_local(local);
                 }
             }
+            permit = reserve(&out), if !agent.outbox.is_empty() => {
+                if let (Some(permit), Some(item)) = (permit, agent.outbox.pop_front()) {
+                    permit.send(item);
+                }
+                agent.drain_outbox();
+            }
             _ = tick.tick() => agent.on_tick(),
         }
         agent.flush();
     }
     agent.cleanup();
+}
+
+async fn reserve(out: &Option<mpsc::Sender<Outbound>>) -> Option<mpsc::Permit<'_, Outbound>> {
+    match out {
+        Some(out) => out.reserve().await.ok(),
+        None => std::future::pending().await,
+    }
 }
 
 async fn recv_opt(inbound: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
@@ -300,10 +320,30 @@ async fn recv_opt(inbound: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u
 
 impl Agent {
     fn send_frame(&mut self, bytes: Vec<u8>) {
-        if let Some(out) = &self.out
-            && out.send(Outbound::Frame(bytes)).is_err()
-        {
-            self.out = None;
+        if self.out.is_some() {
+            self.outbox.push_back(Outbound::Frame(bytes));
+            self.drain_outbox();
+        }
+    }
+
+    /// Hand queued frames to the socket while it has room.
+    fn drain_outbox(&mut self) {
+        let Some(out) = &self.out else {
+            self.outbox.clear();
+            return;
+        };
+        while let Some(item) = self.outbox.pop_front() {
+            match out.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    self.outbox.push_front(item);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.outbox.clear();
+                    return;
+                }
+            }
         }
     }
 
@@ -321,6 +361,7 @@ impl Agent {
     }
 
     fn attach(&mut self, attachment: Attachment) {
+        tracing::debug!(session = %self.session_id, in_flight = self.reliable.in_flight(), queued = self.queue.len(), "agent: websocket attached");
         self.out = Some(attachment.outbound);
         self.inbound = Some(attachment.inbound);
         self.set_status(SessionStatus::Connected);
@@ -353,6 +394,9 @@ impl Agent {
     }
 
     fn detach(&mut self) {
+        // What had not reached the socket dies with it.
+        self.outbox.clear();
+        tracing::debug!(session = %self.session_id, in_flight = self.reliable.in_flight(), "agent: websocket detached");
         self.inbound = None;
         self.out = None;
         self.set_status(SessionStatus::Disconnected);
@@ -707,6 +751,10 @@ impl Agent {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if now.saturating_duration_since(self.last_report) > Duration::from_secs(1) {
+            self.last_report = now;
+            tracing::debug!(session = %self.session_id, in_flight = self.reliable.in_flight(), queued = self.queue.len(), attached = self.out.is_some(), paused = self.paused, "agent: state");
+        }
         if self.pacing {
             let elapsed = now
                 .saturating_duration_since(self.last_refill)
@@ -723,11 +771,20 @@ impl Agent {
                 self.send_frame(ack);
             }
         }
-        if !self.paused
-            && self.out.is_some()
-            && let Some(bytes) = self.reliable.due(now)
-        {
-            self.send_frame(bytes);
+        if !self.paused && self.out.is_some() {
+            if self.pacing {
+                // As the real agent: the oldest message only, checked every 100 ms.
+                if now >= self.next_resend_check {
+                    self.next_resend_check = now + Duration::from_millis(100);
+                    if let Some(bytes) = self.reliable.due(now) {
+                        self.send_frame(bytes);
+                    }
+                }
+            } else {
+                for bytes in self.reliable.due_many(now, 64) {
+                    self.send_frame(bytes);
+                }
+            }
         }
         if let Handshake::Awaiting(since) = self.handshake
             && now.saturating_duration_since(since) > Duration::from_secs(15)
@@ -776,7 +833,8 @@ impl Agent {
             return;
         }
         let now = Instant::now();
-        while self.reliable.has_room() {
+        // New output waits while the socket is backed up.
+        while self.reliable.has_room() && self.outbox.len() < 8 {
             if self.pacing {
                 if self.tokens < 1.0 {
                     break;
@@ -816,9 +874,8 @@ impl Agent {
             short_channel_closed(&payload)
         };
         self.send_frame(frame);
-        if let Some(out) = &self.out {
-            let _ = out.send(Outbound::Close);
-        }
+        self.outbox.push_back(Outbound::Close);
+        self.drain_outbox();
         self.set_status(SessionStatus::Terminated);
         self.finished = true;
     }

@@ -559,6 +559,9 @@ fn start_session(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Valu
     };
     world.session_index.insert(id.clone(), world.sessions.len());
     world.sessions.push(session);
+    if let Some(faults) = world.new_session_faults.clone() {
+        world.faults.insert(id.clone(), faults);
+    }
     let url = stream_url(world, &id);
     trail::record(
         world,

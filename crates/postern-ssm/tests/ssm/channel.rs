@@ -360,7 +360,26 @@ fn after_a_reconnect_every_unacknowledged_message_goes_again() {
     assert_eq!(pair.client.in_flight(), 20);
     pair.client.reconnected(pair.now);
     let resent: Vec<_> = std::iter::from_fn(|| pair.client.poll_transmit(pair.now)).collect();
-    assert_eq!(resent.len(), 20, "all at once, not one per timeout");
+    let kinds: Vec<MessageType> = resent
+        .iter()
+        .map(|b| frame::decode(b).expect("frame").frame.message_type)
+        .collect();
+    let data = kinds
+        .iter()
+        .filter(|k| **k == MessageType::InputStreamData)
+        .count();
+    let acks = kinds
+        .iter()
+        .filter(|k| **k == MessageType::Acknowledge)
+        .count();
+    assert_eq!(
+        data, 20,
+        "every unacknowledged message at once, not one per timeout"
+    );
+    assert_eq!(
+        acks, 2,
+        "the agent's handshake messages acknowledged again, in case those acks died"
+    );
     for bytes in resent {
         pair.up.send(pair.now, bytes);
     }

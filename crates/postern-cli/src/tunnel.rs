@@ -1,0 +1,90 @@
+//! `postern tunnel`.
+
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use postern_core::session::{PortMode, SessionOptions, SsmAccess};
+use postern_core::tunnel::{self, TunnelSpec};
+
+/// Parse `<local>:<remote>` (the local port may be 0 for any free port).
+pub(crate) fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
+    let (local, remote) = text.split_once(':').with_context(|| {
+        format!("ports must be <local>:<remote>, like 5432:5432 (got {text:?})")
+    })?;
+    let local = local.parse::<u16>().with_context(|| {
+        format!("the local port {local:?} is not a port number (0 picks a free one)")
+    })?;
+    let remote = remote
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .with_context(|| {
+            format!("the remote port {remote:?} is not a port number from 1 to 65535")
+        })?;
+    Ok((local, remote))
+}
+
+fn describe(mode: PortMode) -> &'static str {
+    match mode {
+        PortMode::Mux { .. } => "multiplexed",
+        PortMode::Basic => "one connection at a time (old agent)",
+        PortMode::Stream => "stream",
+    }
+}
+
+pub(crate) async fn tunnel(
+    access: &SsmAccess,
+    instance: &str,
+    ports: &str,
+    host: Option<&str>,
+    pool: usize,
+) -> anyhow::Result<u8> {
+    let (local, remote) = parse_ports(ports)?;
+    anyhow::ensure!((1..=32).contains(&pool), "--pool must be from 1 to 32");
+    let spec = TunnelSpec {
+        target: instance.to_owned(),
+        remote_port: remote,
+        host: host.map(str::to_owned),
+        local: std::net::SocketAddr::from(([127, 0, 0, 1], local)),
+        pool,
+    };
+    let tunnel = tunnel::open(access, spec, SessionOptions::default()).await?;
+    let to = match host {
+        Some(host) => format!("{host}:{remote} through {instance}"),
+        None => format!("{instance}:{remote}"),
+    };
+    let mode = tunnel.modes().first().copied().map_or("", describe);
+    // The first line is for scripts: the address to connect to.
+    println!("{}", tunnel.local_addr());
+    eprintln!(
+        "Forwarding {} to {to} over {pool} session{} ({mode}). Ctrl-C stops.",
+        tunnel.local_addr(),
+        if pool == 1 { "" } else { "s" }
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    let stats = tunnel.stats();
+    let (up, down, connections) = (
+        stats.bytes_up.load(Ordering::Relaxed),
+        stats.bytes_down.load(Ordering::Relaxed),
+        stats.connections.load(Ordering::Relaxed),
+    );
+    tunnel.close().await;
+    eprintln!("Closed: {connections} connections, {up} bytes sent, {down} bytes received.");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ports;
+
+    #[test]
+    fn ports_parse_with_clear_errors() {
+        assert_eq!(parse_ports("5432:5432").expect("ok"), (5432, 5432));
+        assert_eq!(parse_ports("0:22").expect("ok"), (0, 22));
+        for bad in ["5432", "a:22", "22:0", "22:70000", ":22"] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+    }
+}

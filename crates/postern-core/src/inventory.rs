@@ -1,0 +1,112 @@
+//! The instances a user may reach. Today: listing running instances with their Name tags, and
+//! resolving a Name to an instance id (for `ssh-proxy` and `ssh-config`).
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::session::SessionError;
+
+/// An instance, as far as naming it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceName {
+    /// `i-…`.
+    pub id: String,
+    /// The `Name` tag, if any.
+    pub name: Option<String>,
+}
+
+/// Every running instance of the account in the client's region, with its Name tag.
+pub async fn running(ec2: &aws_sdk_ec2::Client) -> Result<Vec<InstanceName>, SessionError> {
+    let mut out = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .build(),
+        )
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| SessionError::from_sdk("DescribeInstances", "", &e))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = instance.instance_id() else {
+                continue;
+            };
+            let name = instance
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value());
+            out.push(InstanceName {
+                id: id.to_owned(),
+                name: name.map(str::to_owned),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `text` is an instance id (`i-` or hybrid `mi-`).
+pub fn is_instance_id(text: &str) -> bool {
+    let hex = text.strip_prefix("i-").or_else(|| text.strip_prefix("mi-"));
+    hex.is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Why a name did not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No running instance has that Name tag.
+    #[error("no running instance is named {0:?} in this account and region")]
+    NotFound(String),
+    /// Several do.
+    #[error("{count} running instances are named {name:?}; use an instance id ({ids})")]
+    Ambiguous {
+        /// The name.
+        name: String,
+        /// How many.
+        count: usize,
+        /// Their ids.
+        ids: String,
+    },
+    /// Listing failed.
+    #[error(transparent)]
+    Listing(#[from] SessionError),
+}
+
+/// An instance id as given, or the one running instance whose Name tag is `target`.
+pub async fn resolve(ec2: &aws_sdk_ec2::Client, target: &str) -> Result<String, ResolveError> {
+    if is_instance_id(target) {
+        return Ok(target.to_owned());
+    }
+    let matches: Vec<String> = running(ec2)
+        .await?
+        .into_iter()
+        .filter(|i| i.name.as_deref() == Some(target))
+        .map(|i| i.id)
+        .collect();
+    match matches.as_slice() {
+        [] => Err(ResolveError::NotFound(target.to_owned())),
+        [one] => Ok(one.clone()),
+        many => Err(ResolveError::Ambiguous {
+            name: target.to_owned(),
+            count: many.len(),
+            ids: many.join(", "),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_instance_id;
+
+    #[test]
+    fn instance_ids_are_recognised() {
+        assert!(is_instance_id("i-0123456789abcdef0"));
+        assert!(is_instance_id("i-01234567"));
+        assert!(is_instance_id("mi-0123456789abcdef0"));
+        assert!(!is_instance_id("web-1"));
+        assert!(!is_instance_id("i-xyz"));
+    }
+}

@@ -1,0 +1,555 @@
+//! Port-forwarding tunnels: a local listener on 127.0.0.1 whose connections are carried over one
+//! or more Session Manager port sessions (`AWS-StartPortForwardingSession`, or
+//! `…ToRemoteHost` through the instance to another host).
+//!
+//! Each session is driven by a worker in the mode the agent speaks ([`PortMode`]): smux (many
+//! connections per session), or basic (one connection at a time; the next waits). A pool of N
+//! sessions behind one port multiplies throughput past the agent's per-session pacing; new
+//! connections go to the least busy session. A worker whose session ends for good starts a
+//! fresh one, so a tunnel outlives a session the service gave up. Counters of bytes and
+//! connections are kept per tunnel.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use postern_ssm::smux::{self, SmuxEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::session::{
+    self, Flag, PortMode, SessionEnd, SessionError, SessionEvent, SessionKind, SessionOptions,
+    SessionRequest, SsmAccess,
+};
+
+/// What to forward.
+#[derive(Clone, Debug)]
+pub struct TunnelSpec {
+    /// The instance the sessions run on.
+    pub target: String,
+    /// The port connections reach (on the instance, or on `host`).
+    pub remote_port: u16,
+    /// Another host reached through the instance (an RDS endpoint, say).
+    pub host: Option<String>,
+    /// The local address; only loopback is accepted, port 0 picks a free port.
+    pub local: SocketAddr,
+    /// How many sessions carry the connections.
+    pub pool: usize,
+}
+
+/// Why a tunnel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum TunnelError {
+    /// The local address is not a loopback address.
+    #[error("tunnels listen on loopback only (127.0.0.1 or ::1), not {0}")]
+    NotLoopback(SocketAddr),
+    /// The local port could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A session could not be started.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// Live counters of a tunnel.
+#[derive(Debug, Default)]
+pub struct TunnelStats {
+    /// Bytes from local clients to the remote port.
+    pub bytes_up: AtomicU64,
+    /// Bytes from the remote port to local clients.
+    pub bytes_down: AtomicU64,
+    /// Connections accepted so far.
+    pub connections: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Sessions started so far (the pool, plus any that replaced ended ones).
+    pub sessions: AtomicU64,
+}
+
+/// A running tunnel; dropping it (or [`Tunnel::close`]) closes its sessions.
+#[derive(Debug)]
+pub struct Tunnel {
+    local: SocketAddr,
+    stats: Arc<TunnelStats>,
+    modes: Vec<PortMode>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Tunnel {
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &TunnelStats {
+        &self.stats
+    }
+
+    /// The mode of each session in the pool, as first started.
+    pub fn modes(&self) -> &[PortMode] {
+        &self.modes
+    }
+
+    /// Close the listener and every session, and wait for them to end.
+    pub async fn close(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A connection handed to a worker.
+type Handoff = TcpStream;
+
+/// How busy each worker is: open connections, for the least-busy choice.
+struct WorkerSlot {
+    connections: mpsc::Sender<Handoff>,
+    load: Arc<AtomicUsize>,
+    basic: bool,
+}
+
+/// Start a tunnel: bind the listener, start the pool's sessions, then accept.
+pub async fn open(
+    access: &SsmAccess,
+    spec: TunnelSpec,
+    options: SessionOptions,
+) -> Result<Tunnel, TunnelError> {
+    if !spec.local.ip().is_loopback() {
+        return Err(TunnelError::NotLoopback(spec.local));
+    }
+    let listener = TcpListener::bind(spec.local)
+        .await
+        .map_err(|source| TunnelError::Bind {
+            address: spec.local,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| TunnelError::Bind {
+        address: spec.local,
+        source,
+    })?;
+    let stats = Arc::new(TunnelStats::default());
+    let (stop, stopped) = watch::channel(false);
+    let mut slots = Vec::new();
+    let mut modes = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..spec.pool.max(1) {
+        let first = start_session(access, &spec, &options).await?;
+        stats.sessions.fetch_add(1, Ordering::Relaxed);
+        modes.push(first.mode);
+        let (tx, rx) = mpsc::channel(1024);
+        let load = Arc::new(AtomicUsize::new(0));
+        slots.push(WorkerSlot {
+            connections: tx,
+            load: load.clone(),
+            basic: !matches!(first.mode, PortMode::Mux { .. }),
+        });
+        let worker = Worker {
+            access: access.clone(),
+            spec: spec.clone(),
+            options: options.clone(),
+            stats: stats.clone(),
+            load,
+            stop: stopped.clone(),
+        };
+        tasks.push(tokio::spawn(worker.run(first, rx)));
+    }
+    tasks.push(tokio::spawn(accept(
+        listener,
+        slots,
+        stats.clone(),
+        stopped,
+    )));
+    Ok(Tunnel {
+        local,
+        stats,
+        modes,
+        stop,
+        tasks,
+    })
+}
+
+async fn accept(
+    listener: TcpListener,
+    slots: Vec<WorkerSlot>,
+    stats: Arc<TunnelStats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let Ok((socket, _)) = accepted else { continue };
+        let _ = socket.set_nodelay(true);
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        // The least busy session takes it; in basic mode an idle one if any (else it queues).
+        let chosen = slots
+            .iter()
+            .min_by_key(|s| (s.load.load(Ordering::Relaxed), s.basic))
+            .map(|s| s.connections.clone());
+        if let Some(slot) = chosen {
+            let _ = slot.send(socket).await;
+        }
+    }
+}
+
+/// A started session and what it turned out to be.
+struct Started {
+    events: mpsc::Receiver<SessionEvent>,
+    writer: session::SessionWriter,
+    mode: PortMode,
+}
+
+async fn start_session(
+    access: &SsmAccess,
+    spec: &TunnelSpec,
+    options: &SessionOptions,
+) -> Result<Started, SessionError> {
+    let request =
+        SessionRequest::port_forward(&spec.target, spec.remote_port, spec.host.as_deref());
+    let session = session::open(access, request, options.clone()).await?;
+    let (mut events, writer, _) = session.split();
+    // The handshake tells the mode; nothing is sent before it.
+    let mode = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.recv().await {
+            match event {
+                SessionEvent::Started(SessionKind::Port { mode, .. }) => return Ok(mode),
+                SessionEvent::Ended(SessionEnd::Failed(why) | SessionEnd::Closed(why)) => {
+                    return Err(SessionError::Network(format!(
+                        "the port session ended at once: {why}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Err(SessionError::Network(
+            "the port session ended before its handshake".into(),
+        ))
+    })
+    .await
+    .map_err(|_| SessionError::Network("the port session's handshake timed out".into()))??;
+    Ok(Started {
+        events,
+        writer,
+        mode,
+    })
+}
+
+/// One session of the pool and the connections it carries.
+struct Worker {
+    access: SsmAccess,
+    spec: TunnelSpec,
+    options: SessionOptions,
+    stats: Arc<TunnelStats>,
+    load: Arc<AtomicUsize>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Bytes from one local connection, to the worker.
+enum FromLocal {
+    Data(u32, Vec<u8>),
+    Closed(u32),
+}
+
+impl Worker {
+    async fn run(self, first: Started, mut connections: mpsc::Receiver<Handoff>) {
+        let mut current = Some(first);
+        let mut stop = self.stop.clone();
+        loop {
+            let started = match current.take() {
+                Some(started) => started,
+                None => {
+                    // The last session ended for good: start another for new connections.
+                    match start_session(&self.access, &self.spec, &self.options).await {
+                        Ok(started) => {
+                            self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                            started
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not restart a tunnel session; retrying");
+                            tokio::select! {
+                                () = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                                _ = stop.changed() => return,
+                            }
+                        }
+                    }
+                }
+            };
+            let ended = match started.mode {
+                PortMode::Mux { keepalive } => self.mux(started, keepalive, &mut connections).await,
+                PortMode::Basic | PortMode::Stream => self.basic(started, &mut connections).await,
+            };
+            if ended || *self.stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Carry many connections over smux. Returns true when the tunnel is stopping.
+    ///
+    /// The loop never waits on the session while it has events to read: smux bytes for the
+    /// session queue here and go out as the session makes room, and local readers are held back
+    /// while that queue is long.
+    async fn mux(
+        &self,
+        started: Started,
+        keepalive: bool,
+        connections: &mut mpsc::Receiver<Handoff>,
+    ) -> bool {
+        let Started {
+            mut events, writer, ..
+        } = started;
+        let mut stop = self.stop.clone();
+        let mut mux = smux::Session::new(Instant::now(), keepalive);
+        let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(256);
+        let mut writers: HashMap<u32, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+        let mut outgoing: VecDeque<Vec<u8>> = VecDeque::new();
+        loop {
+            let timer = async {
+                match mux.poll_timeout() {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let room_for_local = outgoing.len() < MAX_QUEUED_CHUNKS;
+            tokio::select! {
+                _ = stop.changed() => {
+                    writer.close().await;
+                    return true;
+                }
+                permit = writer.reserve(), if !outgoing.is_empty() => match permit {
+                    Some(permit) => {
+                        if let Some(bytes) = outgoing.pop_front() {
+                            permit.send(bytes);
+                        }
+                    }
+                    None => {
+                        self.drop_all(&mut writers);
+                        return *self.stop.borrow();
+                    }
+                },
+                socket = connections.recv() => {
+                    let Some(socket) = socket else { return true };
+                    let stream = mux.open();
+                    self.load.fetch_add(1, Ordering::Relaxed);
+                    self.stats.open.fetch_add(1, Ordering::Relaxed);
+                    writers.insert(stream, spawn_connection(socket, stream, local_tx.clone()));
+                }
+                local = local_rx.recv(), if room_for_local => match local {
+                    Some(FromLocal::Data(stream, bytes)) => {
+                        self.stats.bytes_up.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        mux.write(stream, &bytes);
+                    }
+                    Some(FromLocal::Closed(stream)) => {
+                        if writers.remove(&stream).is_some() {
+                            self.load.fetch_sub(1, Ordering::Relaxed);
+                            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        mux.close(stream);
+                    }
+                    None => {}
+                },
+                event = events.recv() => match event {
+                    Some(SessionEvent::Output(bytes)) => {
+                        if let Err(error) = mux.handle_bytes(Instant::now(), &bytes) {
+                            tracing::warn!(%error, "smux protocol error; restarting the session");
+                            writer.close().await;
+                            self.drop_all(&mut writers);
+                            return false;
+                        }
+                    }
+                    Some(SessionEvent::Flag(Flag::ConnectToPortError)) => {
+                        tracing::warn!(port = self.spec.remote_port, "the agent could not connect to the remote port");
+                    }
+                    Some(SessionEvent::Ended(end)) => {
+                        tracing::info!(?end, "tunnel session ended");
+                        self.drop_all(&mut writers);
+                        return *self.stop.borrow();
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.drop_all(&mut writers);
+                        return *self.stop.borrow();
+                    }
+                },
+                () = timer => mux.handle_timeout(Instant::now()),
+            }
+            while let Some(event) = mux.poll_event() {
+                match event {
+                    SmuxEvent::Data { stream, data } => {
+                        self.stats
+                            .bytes_down
+                            .fetch_add(data.len() as u64, Ordering::Relaxed);
+                        if let Some(w) = writers.get(&stream) {
+                            let _ = w.send(data);
+                        }
+                    }
+                    SmuxEvent::Closed { stream } => {
+                        if writers.remove(&stream).is_some() {
+                            self.load.fetch_sub(1, Ordering::Relaxed);
+                            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    SmuxEvent::Dead => {
+                        writer.close().await;
+                        self.drop_all(&mut writers);
+                        return false;
+                    }
+                }
+            }
+            while let Some(bytes) = mux.poll_bytes(CHUNK) {
+                outgoing.push_back(bytes);
+            }
+        }
+    }
+
+    fn drop_all(&self, writers: &mut HashMap<u32, mpsc::UnboundedSender<Vec<u8>>>) {
+        let n = writers.len();
+        writers.clear();
+        self.load.fetch_sub(n, Ordering::Relaxed);
+        self.stats.open.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Carry one connection at a time (basic mode). Returns true when the tunnel is stopping.
+    async fn basic(&self, started: Started, connections: &mut mpsc::Receiver<Handoff>) -> bool {
+        let Started {
+            mut events, writer, ..
+        } = started;
+        let mut stop = self.stop.clone();
+        loop {
+            // Idle: wait for a connection, or for the session to end.
+            let socket = loop {
+                tokio::select! {
+                    _ = stop.changed() => {
+                        writer.close().await;
+                        return true;
+                    }
+                    socket = connections.recv() => match socket {
+                        Some(socket) => break socket,
+                        None => return true,
+                    },
+                    event = events.recv() => match event {
+                        Some(SessionEvent::Ended(_)) | None => return *self.stop.borrow(),
+                        // Bytes for a connection that is gone are dropped.
+                        Some(_) => {}
+                    },
+                }
+            };
+            self.load.fetch_add(1, Ordering::Relaxed);
+            self.stats.open.fetch_add(1, Ordering::Relaxed);
+            let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(64);
+            let to_local = spawn_connection(socket, 0, local_tx);
+            let mut outgoing: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut local_done = false;
+            let outcome = loop {
+                if local_done && outgoing.is_empty() {
+                    // The local connection ended and its bytes are out: the agent drops its side.
+                    writer.flag(Flag::DisconnectToPort).await;
+                    break None;
+                }
+                let room_for_local = !local_done && outgoing.len() < MAX_QUEUED_CHUNKS;
+                tokio::select! {
+                    _ = stop.changed() => break Some(true),
+                    permit = writer.reserve(), if !outgoing.is_empty() => match permit {
+                        Some(permit) => {
+                            if let Some(bytes) = outgoing.pop_front() {
+                                permit.send(bytes);
+                            }
+                        }
+                        None => break Some(*self.stop.borrow()),
+                    },
+                    local = local_rx.recv(), if room_for_local => match local {
+                        Some(FromLocal::Data(_, bytes)) => {
+                            self.stats.bytes_up.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                            outgoing.push_back(bytes);
+                        }
+                        Some(FromLocal::Closed(_)) | None => local_done = true,
+                    },
+                    event = events.recv() => match event {
+                        Some(SessionEvent::Output(bytes)) => {
+                            self.stats.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                            let _ = to_local.send(bytes);
+                        }
+                        Some(SessionEvent::Ended(_)) | None => break Some(*self.stop.borrow()),
+                        Some(_) => {}
+                    },
+                }
+            };
+            drop(to_local);
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+            match outcome {
+                Some(true) => {
+                    writer.close().await;
+                    return true;
+                }
+                Some(false) => return false,
+                None => {}
+            }
+        }
+    }
+}
+
+/// Bytes handed to the session at a time.
+const CHUNK: usize = 64 * 1024;
+/// Chunks queued for the session before local readers are held back.
+const MAX_QUEUED_CHUNKS: usize = 16;
+
+/// Pump one local connection: its reads go to the worker as `FromLocal`, and the returned
+/// sender's bytes are written to it. Reads are ≤ 32 KiB; the worker's bounded channel holds the
+/// reader back when the session cannot take more.
+fn spawn_connection(
+    socket: TcpStream,
+    stream: u32,
+    to_worker: mpsc::Sender<FromLocal>,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (mut reader, mut writer) = socket.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let closer = to_worker.clone();
+    tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                let _ = closer.send(FromLocal::Closed(stream)).await;
+                return;
+            }
+        }
+        // The remote side closed this stream (or the session ended): close the connection.
+        let _ = writer.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to_worker
+                        .send(FromLocal::Data(stream, buf[..n].to_vec()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = to_worker.send(FromLocal::Closed(stream)).await;
+    });
+    tx
+}
