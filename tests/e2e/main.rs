@@ -4,6 +4,7 @@
 //! The binaries are built by `make test` before this runs (`cargo build --workspace --bins`).
 
 mod cli;
+mod independent;
 mod sandbox;
 mod session;
 mod tunnel;

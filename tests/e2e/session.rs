@@ -142,3 +142,133 @@ async fn unreachable_targets_fail_with_the_aws_reason() {
         other => panic!("expected access denied, got {other:?}"),
     }
 }
+
+fn quick_options() -> SessionOptions {
+    SessionOptions {
+        ping_interval: Duration::from_millis(300),
+        silence_timeout: Duration::from_secs(2),
+        ..SessionOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // The first websocket dies a few frames in, while the user keeps typing.
+    postern_e2e::arm_faults_for_next_sessions(
+        &sandbox,
+        postern_sandbox::agent::Faults {
+            drop_socket_after: Some(25),
+            drop_socket_times: 1,
+            ..Default::default()
+        },
+    );
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        quick_options(),
+    )
+    .await
+    .expect("opens");
+    let (mut events, writer, _) = shell.split();
+    until(&mut events, "sandbox$ ").await;
+    for n in 1..=20 {
+        writer
+            .send(format!("echo line $(({n}*1000))\r").into_bytes())
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = Vec::new();
+    let mut reconnected = false;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = events.recv().await {
+            match event {
+                SessionEvent::Output(bytes) => seen.extend_from_slice(&bytes),
+                SessionEvent::Reconnected => reconnected = true,
+                SessionEvent::Ended(end) => panic!("ended: {end:?}"),
+                _ => {}
+            }
+            if String::from_utf8_lossy(&seen).contains("\rline 20000\r\n") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("all the output in time");
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        reconnected,
+        "the socket was dropped and the session resumed"
+    );
+    let mut at = 0;
+    for n in 1..=20 {
+        let line = format!("\rline {}\r\n", n * 1000);
+        assert_eq!(
+            text.matches(&line).count(),
+            1,
+            "line {n} arrived exactly once: {text:?}"
+        );
+        let position = text.find(&line).unwrap_or_default();
+        assert!(position >= at, "line {n} arrived in order");
+        at = position;
+    }
+    writer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // The websocket goes silent (no data, no pongs) a few frames in.
+    postern_e2e::arm_faults_for_next_sessions(
+        &sandbox,
+        postern_sandbox::agent::Faults {
+            stall_after: Some(8),
+            ..Default::default()
+        },
+    );
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        quick_options(),
+    )
+    .await
+    .expect("opens");
+    let id = shell.id().to_owned();
+    let (mut events, writer, _) = shell.split();
+    writer.send(b"echo one\r".to_vec()).await;
+    writer.send(b"echo two\r".to_vec()).await;
+    // Meanwhile the session is ended elsewhere; its channel_closed is lost in the stalled socket.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    access
+        .client
+        .terminate_session()
+        .session_id(&id)
+        .send()
+        .await
+        .expect("TerminateSession");
+    let started = std::time::Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await {
+                Some(SessionEvent::Ended(end)) => return end,
+                Some(_) => {}
+                None => panic!("no end"),
+            }
+        }
+    })
+    .await
+    .expect("the session ends within 30 s, never hangs");
+    match end {
+        SessionEnd::Failed(reason) => assert!(reason.contains("cannot be resumed"), "{reason}"),
+        other => panic!("expected a failure with a reason, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

@@ -529,3 +529,32 @@ fn pacing_spreads_messages_at_the_configured_rate() {
         "{took:?} for 1000 at 500/s"
     );
 }
+
+#[test]
+fn three_acknowledgements_of_later_messages_resend_the_oldest_at_once() {
+    let now = Instant::now();
+    let mut channel = client(now, unpaced());
+    let mut agent = Agent::new();
+    channel.handle_frame(
+        now,
+        &agent.raw_output(0, PayloadType::OUTPUT, b"$ ".to_vec()),
+    );
+    while channel.poll_transmit(now).is_some() {}
+    channel.send_output(now, &[b'x'; 5 * 1024]).expect("sent");
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| channel.poll_transmit(now)).collect();
+    assert_eq!(sent.len(), 5);
+    // The agent got messages 1, 2 and 3 but not 0.
+    for bytes in &sent[1..4] {
+        agent.handle(now, bytes);
+    }
+    let later = now + Duration::from_millis(5);
+    while let Some(ack) = agent.poll_transmit() {
+        channel.handle_frame(later, &ack);
+    }
+    let resent: Vec<Vec<u8>> = std::iter::from_fn(|| channel.poll_transmit(later)).collect();
+    assert_eq!(
+        resent,
+        vec![sent[0].clone()],
+        "the oldest again, long before its 200 ms timeout"
+    );
+}
