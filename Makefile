@@ -71,18 +71,20 @@ ssm-purity:
 	  echo "postern-ssm must not depend on the crates above (it is sans-IO)" >&2; exit 1; fi
 	@echo "postern-ssm is sans-IO"
 
-# The e2e journeys run the workspace's binaries, so build them first.
+# The e2e journeys run the workspace's binaries, so build them first. Everything runs with a
+# real Secret Service (a private D-Bus session with an unlocked gnome-keyring) for the keychain.
 .PHONY: test-rust
 test-rust: ui
 	cargo build --workspace --bins --locked
-	$(CARGO_TEST) --workspace --locked
+	.ci/with-keychain $(CARGO_TEST) --workspace --locked
 
 # Independent clients against the sandbox: the AWS CLI v1 and boto3 (raw responses checked
-# against the botocore models), and the STS/EC2 happy paths on moto as well. Needs the binaries.
+# against the botocore models), and the STS/EC2 happy paths on moto as well; botocore reading
+# the same AWS config files as `postern`. Needs the binaries.
 .PHONY: test-peers
-test-peers: ## AWS CLI, boto3 and moto against the sandbox
+test-peers: ## AWS CLI, boto3, moto and botocore's config reader against the sandbox and postern
 	.ci/deps venv
-	cargo build -q -p postern-sandbox --bin postern-sandbox --locked
+	cargo build -q -p postern-sandbox --bin postern-sandbox -p postern-cli --bin postern --locked
 	.venv/bin/python -m unittest discover -s tests/peers -p 'test_*.py' -v
 
 .PHONY: test-ui

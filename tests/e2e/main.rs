@@ -4,6 +4,8 @@
 //! The binaries are built by `make test` before this runs (`cargo build --workspace --bins`).
 
 mod cli;
+mod identity;
+mod identity_cli;
 mod independent;
 mod sandbox;
 mod session;

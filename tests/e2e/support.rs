@@ -2,6 +2,7 @@
 //! user's way in (an MFA code, then a role).
 #![forbid(unsafe_code)]
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use aws_credential_types::Credentials;
@@ -246,5 +247,193 @@ impl Drop for Dropbear {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: AWS config files for the demo user, Postern's folder, the keychain.
+
+/// The demo user's roles, by profile name, as the identity journeys configure them.
+pub const DEMO_ROLES: &[(&str, &str)] = &[
+    ("developer", "arn:aws:iam::210987654321:role/developer"),
+    ("readonly", "arn:aws:iam::210987654321:role/readonly"),
+    ("admin", "arn:aws:iam::210987654321:role/admin"),
+    ("legacy-ops", "arn:aws:iam::210987654321:role/legacy-ops"),
+    ("prod-ops", "arn:aws:iam::345678901234:role/prod-ops"),
+];
+
+/// A fresh folder under the system's temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Make one named after `label`.
+    pub fn new(label: &str) -> Self {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "postern-{label}-{}-{n}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An `~/.aws/config` for the demo user: `demo` (no keys: they go in the keychain) with its MFA
+/// device, a profile per role, and `prod-via-dev`, prod-ops chained through developer asking
+/// for two hours (AWS allows one).
+pub fn demo_config(sandbox: &Sandbox) -> String {
+    let demo = sandbox.demo().expect("demo user");
+    let mut config = format!(
+        "# The demo user of the sandbox.\n[profile demo]\nregion = us-east-1\nmfa_serial = {}\n\n",
+        demo.mfa_serial
+    );
+    for (name, arn) in DEMO_ROLES {
+        config.push_str(&format!(
+            "[profile {name}]\nrole_arn = {arn}\nsource_profile = demo\n\n"
+        ));
+    }
+    config.push_str(
+        "[profile prod-via-dev]\nrole_arn = arn:aws:iam::345678901234:role/prod-ops\nsource_profile = developer\nduration_seconds = 7200\n",
+    );
+    config
+}
+
+/// Fails the test with the way to run it when no Secret Service is set up for tests.
+pub fn require_keychain() {
+    assert!(
+        std::env::var_os("POSTERN_KEYCHAIN_READY").is_some(),
+        "this test uses the real OS keychain: run it under `.ci/with-keychain` (make test does), \
+         which starts a private D-Bus session with an unlocked gnome-keyring"
+    );
+}
+
+/// A program running on its own pseudo-terminal (its controlling terminal, so it can open
+/// `/dev/tty`), as a user at a terminal runs it. Killed on drop.
+pub struct OnTerminal {
+    transcript: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    writer: Box<dyn std::io::Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl OnTerminal {
+    /// Start `program args…` with exactly `env` (and nothing else of this process's environment).
+    pub fn spawn(program: &std::path::Path, args: &[&str], env: &[(String, String)]) -> Self {
+        use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut command = CommandBuilder::new(program);
+        command.args(args);
+        command.env_clear();
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = pair
+            .slave
+            .spawn_command(command)
+            .expect("spawn on the terminal");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let transcript = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = transcript.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            transcript,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    /// Everything it has written so far.
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .transcript
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+
+    /// Whether it has written `text` yet.
+    pub fn shows(&self, text: &str) -> bool {
+        self.transcript().contains(text)
+    }
+
+    /// Wait until it writes `text` (panics after `seconds`).
+    pub fn wait_for(&self, text: &str, seconds: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while !self.shows(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} on the terminal; it shows:\n{}",
+                self.transcript()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Type `text` (a line ends with `\r`, as Enter sends).
+    pub fn type_text(&mut self, text: &str) {
+        self.writer.write_all(text.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+    }
+
+    /// Wait for it to exit; its exit code (panics after `seconds`).
+    pub fn wait(&mut self, seconds: u64) -> u32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("status") {
+                // Let the reader drain what was written last.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return status.exit_code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running; the terminal shows:\n{}",
+                self.transcript()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for OnTerminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
     }
 }

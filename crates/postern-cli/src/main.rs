@@ -1,29 +1,43 @@
 //! `postern`: the command-line client of `postern-core`.
 //!
-//! Exit status: 0 when the session ended normally (for `run`, the remote command's own exit
-//! code), 1 when it could not be started or failed, 2 for bad usage, 255 when a command's exit
-//! code never arrived.
+//! Credentials, in this order: `--profile`; else the environment's AWS keys; else the profile
+//! `AWS_PROFILE` names, or `default`. A profile's long-lived keys come from the OS keychain
+//! first, then the credentials file. MFA codes are asked for on the terminal, once per device for
+//! as long as the MFA session lasts.
+//!
+//! Exit status: 0 when the command succeeded (for `run` and `exec`, the command's own exit
+//! code), 1 when it could not be done, 2 for bad usage, 255 when a remote command's exit code
+//! never arrived.
 #![forbid(unsafe_code)]
 
+mod exec;
+mod identity;
+mod keys;
+mod prompt;
 mod shell;
 mod ssh;
 mod tunnel;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use postern_core::session::SsmAccess;
+use postern_core::aws::AwsAccess;
+use postern_core::credentials::{Environment, Resolver, Selection};
+use postern_core::keychain::Keychain;
+use postern_core::paths::Paths;
+use postern_core::profile::{ConfigFiles, Profiles};
+use postern_core::settings::Settings;
 
-/// Postern: Session Manager shells, commands and tunnels into AWS machines, without the
-/// session-manager-plugin.
+/// Postern: Session Manager shells, commands and tunnels into AWS machines, and AWS credentials
+/// with one MFA code for every role, kept in the OS keychain.
 #[derive(Debug, Parser)]
 #[command(name = "postern", version, about)]
 struct Cli {
-    /// The AWS profile to use (otherwise the usual AWS sources: environment, default profile).
+    /// The AWS profile to use (otherwise the environment's keys, AWS_PROFILE, or `default`).
     #[arg(long, global = true)]
     profile: Option<String>,
-    /// The region (otherwise the profile's or AWS_REGION).
+    /// The region (otherwise AWS_REGION or the profile's).
     #[arg(long, global = true)]
     region: Option<String>,
     #[command(subcommand)]
@@ -75,39 +89,146 @@ enum Command {
     },
     /// Print an ~/.ssh/config block that sends `ssh i-…` and `ssh <Name tag>` through Postern.
     SshConfig,
+    /// List profiles by account, with favourites, recents and problems in the AWS files;
+    /// with QUERY, the best fuzzy matches.
+    Profiles {
+        /// Fuzzy search over profile, role, account and alias.
+        query: Option<String>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// Every profile's keys as the AWS CLI reads them (JSON), and the files' problems.
+        #[arg(long, hide = true)]
+        dump: bool,
+    },
+    /// Sign in: ask for the MFA code now, so every role works for hours without asking.
+    Login,
+    /// Show who the credentials belong to (account, ARN, expiry).
+    Whoami,
+    /// Forget every cached MFA session and role (long-lived keys stay).
+    Logout,
+    /// Mark a profile as a favourite, or unmark it.
+    Favourite {
+        /// The profile.
+        profile: String,
+    },
+    /// Long-lived IAM keys in the OS keychain.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Print credentials as JSON for `credential_process = postern credential-process --profile P`.
+    CredentialProcess,
+    /// Run a command with the credentials in its environment; exit with its exit code.
+    Exec {
+        /// The command and its arguments (after `--`).
+        #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
 }
 
-/// The AWS clients a command needs.
-struct Clients {
-    ssm: SsmAccess,
-    ec2: aws_sdk_ec2::Client,
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Store a profile's access key id and secret (asked for on the terminal, the secret
+    /// without echo; read from stdin when it is not a terminal).
+    Add {
+        /// The profile.
+        profile: String,
+    },
+    /// Copy a profile's keys from the credentials file into the keychain.
+    Import {
+        /// The profile.
+        profile: String,
+    },
+    /// Delete a profile's keys from the keychain.
+    Remove {
+        /// The profile.
+        profile: String,
+    },
+    /// List the profiles whose keys are in the keychain.
+    List,
 }
 
-async fn clients(profile: Option<&str>, region: Option<&str>) -> anyhow::Result<Clients> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(profile) = profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(region) = region {
-        loader = loader.region(aws_config::Region::new(region.to_owned()));
-    }
-    let config = loader.load().await;
-    let region = config
-        .region()
-        .map(|r| r.to_string())
-        .context("no AWS region: pass --region, set AWS_REGION, or give the profile a region")?;
-    Ok(Clients {
-        ssm: SsmAccess {
-            client: aws_sdk_ssm::Client::new(&config),
-            credentials: config.credentials_provider(),
-            region,
+/// The resolver over the user's AWS files, Postern's folder and the OS keychain.
+fn resolver() -> anyhow::Result<Arc<Resolver>> {
+    let paths = Paths::from_env()?;
+    let files = ConfigFiles::from_env();
+    let profiles = Profiles::load(&files).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {} or {}: {e}",
+            files.config.display(),
+            files.credentials.display()
+        )
+    })?;
+    let settings = Settings::load(&paths)?;
+    Ok(Arc::new(Resolver::new(
+        profiles,
+        Keychain::os(&paths),
+        paths,
+        settings,
+        Environment::from_process(),
+        Arc::new(prompt::TerminalPrompt),
+    )))
+}
+
+async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
+    let resolver = resolver()?;
+    let selection = Selection::from_option(cli.profile.as_deref());
+    let access = || AwsAccess::new(resolver.clone(), selection.clone(), cli.region.as_deref());
+    match command {
+        Command::Shell { instance, command } => {
+            shell::shell(&access().await?.ssm(), &instance, command.as_deref()).await
+        }
+        Command::Run { instance, command } => {
+            shell::run(&access().await?.ssm(), &instance, &command).await
+        }
+        Command::Tunnel {
+            instance,
+            ports,
+            host,
+            pool,
+        } => {
+            tunnel::tunnel(
+                &access().await?.ssm(),
+                &instance,
+                &ports,
+                host.as_deref(),
+                pool,
+            )
+            .await
+        }
+        Command::SshProxy { instance, port } => {
+            let access = access().await?;
+            ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await
+        }
+        Command::SshConfig => {
+            ssh::config(
+                &access().await?.ec2(),
+                cli.profile.as_deref(),
+                cli.region.as_deref(),
+            )
+            .await
+        }
+        Command::Profiles { query, json, dump } => {
+            identity::profiles(&resolver, query.as_deref(), json, dump)
+        }
+        Command::Login => identity::login(&resolver, &selection).await,
+        Command::Whoami => identity::whoami(&resolver, &selection).await,
+        Command::Logout => identity::logout(&resolver),
+        Command::Favourite { profile } => identity::favourite(&resolver, &profile),
+        Command::Keys { action } => match action {
+            KeysAction::Add { profile } => keys::add(&resolver, &profile),
+            KeysAction::Import { profile } => keys::import(&resolver, &profile),
+            KeysAction::Remove { profile } => keys::remove(&resolver, &profile),
+            KeysAction::List => keys::list(&resolver),
         },
-        ec2: aws_sdk_ec2::Client::new(&config),
-    })
+        Command::CredentialProcess => exec::credential_process(&resolver, &selection).await,
+        Command::Exec { command } => exec::exec(&resolver, &selection, &command).await,
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     // Postern's own warnings only, unless POSTERN_LOG asks for more (e.g. POSTERN_LOG=debug).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -118,7 +239,7 @@ fn main() -> ExitCode {
             }),
         )
         .init();
-    let Some(command) = cli.command else {
+    let Some(command) = cli.command.take() else {
         use clap::CommandFactory as _;
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
@@ -133,28 +254,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let clients = clients(cli.profile.as_deref(), cli.region.as_deref()).await?;
-        let access = &clients.ssm;
-        match command {
-            Command::Shell { instance, command } => {
-                shell::shell(access, &instance, command.as_deref()).await
-            }
-            Command::Run { instance, command } => shell::run(access, &instance, &command).await,
-            Command::Tunnel {
-                instance,
-                ports,
-                host,
-                pool,
-            } => tunnel::tunnel(access, &instance, &ports, host.as_deref(), pool).await,
-            Command::SshProxy { instance, port } => {
-                ssh::proxy(&clients.ec2, access, &instance, port).await
-            }
-            Command::SshConfig => {
-                ssh::config(&clients.ec2, cli.profile.as_deref(), cli.region.as_deref()).await
-            }
-        }
-    });
+    let result = runtime.block_on(dispatch(cli, command));
     // Background reads of stdin must not keep the process alive.
     runtime.shutdown_background();
     match result {

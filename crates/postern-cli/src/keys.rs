@@ -1,0 +1,119 @@
+//! `postern keys add|import|remove|list`: long-lived IAM keys in the OS keychain.
+
+use postern_core::credentials::Resolver;
+use postern_core::keychain::{AccessKeys, Secret};
+
+use crate::prompt::{plain_line, secret_line};
+
+fn check_key_id(id: &str) -> anyhow::Result<()> {
+    let valid = id.len() >= 16 && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric());
+    if !valid {
+        anyhow::bail!(
+            "that is not an access key id (16 to 128 letters and digits, like AKIAIOSFODNN7EXAMPLE)"
+        );
+    }
+    if id.starts_with("ASIA") {
+        anyhow::bail!(
+            "{id} is a temporary key (ASIA…): store an IAM user's long-lived key (AKIA…); Postern makes the temporary ones"
+        );
+    }
+    Ok(())
+}
+
+/// `postern keys add PROFILE`: ask for the keys (no echo for the secret) and store them.
+pub(crate) fn add(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
+    let id = plain_line("Access key id: ")?;
+    check_key_id(&id)?;
+    let secret = Secret::new(secret_line("Secret access key: ")?);
+    if secret.expose().len() < 16 {
+        anyhow::bail!("that secret access key is too short: copy all 40 characters");
+    }
+    resolver.keychain().set_access_keys(
+        profile,
+        &AccessKeys {
+            access_key_id: id.clone(),
+            secret_access_key: secret,
+        },
+    )?;
+    let known = resolver.profiles().get(profile).is_some();
+    println!("Stored {id} for profile {profile} in the keychain.");
+    if !known {
+        println!(
+            "There is no [profile {profile}] in your AWS config yet: add one (with region and mfa_serial) to use it."
+        );
+    }
+    Ok(0)
+}
+
+/// `postern keys import PROFILE`: copy the keys out of the credentials file.
+pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
+    let Some(found) = resolver.profiles().get(profile) else {
+        anyhow::bail!("no profile named {profile} (`postern profiles` lists them)");
+    };
+    let (Some(id), Some(secret)) = (
+        found.settings.get("aws_access_key_id"),
+        found.settings.get("aws_secret_access_key"),
+    ) else {
+        anyhow::bail!(
+            "profile {profile} has no aws_access_key_id and aws_secret_access_key in your AWS files: use `postern keys add {profile}`"
+        );
+    };
+    if found.settings.contains_key("aws_session_token") {
+        anyhow::bail!(
+            "profile {profile} holds temporary keys (it has aws_session_token): only long-lived IAM user keys belong in the keychain"
+        );
+    }
+    let (Some(id_text), Some(secret_text)) = (id.value.text(), secret.value.text()) else {
+        anyhow::bail!("the keys of profile {profile} are not plain values");
+    };
+    check_key_id(id_text)?;
+    resolver.keychain().set_access_keys(
+        profile,
+        &AccessKeys {
+            access_key_id: id_text.to_owned(),
+            secret_access_key: Secret::new(secret_text),
+        },
+    )?;
+    let mut lines = [id.line, secret.line];
+    lines.sort_unstable();
+    println!(
+        "Stored {id_text} for profile {profile} in the keychain; Postern uses it from now on."
+    );
+    println!(
+        "The keys are still in plain text in {} (lines {} and {}). Postern never edits that file: delete those lines yourself{}.",
+        id.path.display(),
+        lines[0],
+        lines[1],
+        if found.settings.len() <= 2 {
+            format!(", and the [{profile}] line above them")
+        } else {
+            String::new()
+        }
+    );
+    Ok(0)
+}
+
+/// `postern keys remove PROFILE`.
+pub(crate) fn remove(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
+    if resolver.keychain().remove_access_keys(profile)? {
+        println!("Removed the keys of profile {profile} from the keychain.");
+        Ok(0)
+    } else {
+        println!("The keychain holds no keys for profile {profile}.");
+        Ok(1)
+    }
+}
+
+/// `postern keys list`.
+pub(crate) fn list(resolver: &Resolver) -> anyhow::Result<u8> {
+    let profiles = resolver.keychain().profiles_with_keys()?;
+    if profiles.is_empty() {
+        println!(
+            "No keys in the keychain yet: `postern keys add PROFILE` or `postern keys import PROFILE`."
+        );
+    }
+    for profile in profiles {
+        println!("{profile}");
+    }
+    Ok(0)
+}

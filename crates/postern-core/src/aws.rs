@@ -1,0 +1,88 @@
+//! AWS clients for one identity: region, endpoints and credentials all come from the profile
+//! (through [`Resolver`]), so every client Postern makes agrees with `postern whoami`.
+
+use std::sync::Arc;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use crate::credentials::{CredentialError, Resolved, Resolver, ResolverProvider, Selection};
+use crate::session::SsmAccess;
+
+/// Why clients could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// No credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// No region anywhere.
+    #[error("no AWS region: pass --region, set AWS_REGION, or add `region = …` to the profile")]
+    NoRegion,
+}
+
+/// Credentials, region and endpoints for one identity.
+#[derive(Clone, Debug)]
+pub struct AwsAccess {
+    /// The region.
+    pub region: String,
+    /// What was resolved up front (so failures show before anything starts).
+    pub resolved: Resolved,
+    credentials: SharedCredentialsProvider,
+    resolver: Arc<Resolver>,
+}
+
+impl AwsAccess {
+    /// Resolve `selection` now (asking for an MFA code if one is needed) and set up clients in
+    /// `region` (else the profile's or the environment's).
+    pub async fn new(
+        resolver: Arc<Resolver>,
+        selection: Selection,
+        region: Option<&str>,
+    ) -> Result<Self, AccessError> {
+        let resolved = resolver.credentials(&selection).await?;
+        let region = region
+            .map(str::to_owned)
+            .or_else(|| resolved.region.clone())
+            .ok_or(AccessError::NoRegion)?;
+        Ok(Self {
+            region,
+            credentials: ResolverProvider::new(resolver.clone(), selection).shared(),
+            resolved,
+            resolver,
+        })
+    }
+
+    fn endpoint(&self, service: &str) -> Option<String> {
+        self.resolver
+            .endpoint(self.resolved.profile.as_deref(), service)
+    }
+
+    /// Session Manager: the SSM client and the signer of the data channel.
+    pub fn ssm(&self) -> SsmAccess {
+        use aws_sdk_ssm::config::{BehaviorVersion, Region};
+        let mut builder = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone());
+        if let Some(url) = self.endpoint("ssm") {
+            builder = builder.endpoint_url(url);
+        }
+        SsmAccess {
+            client: aws_sdk_ssm::Client::from_conf(builder.build()),
+            credentials: Some(self.credentials.clone()),
+            region: self.region.clone(),
+        }
+    }
+
+    /// EC2.
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        use aws_sdk_ec2::config::{BehaviorVersion, Region};
+        let mut builder = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone());
+        if let Some(url) = self.endpoint("ec2") {
+            builder = builder.endpoint_url(url);
+        }
+        aws_sdk_ec2::Client::from_conf(builder.build())
+    }
+}

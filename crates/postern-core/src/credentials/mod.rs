@@ -1,0 +1,1049 @@
+//! Credentials: from a profile (or the environment) to keys AWS accepts, asking for an MFA code
+//! once and caching every session in the OS keychain.
+//!
+//! # Precedence
+//!
+//! 1. An explicit profile (`--profile`, the app's chosen identity).
+//! 2. Otherwise the environment: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with
+//!    `AWS_SESSION_TOKEN`), as the AWS CLI uses them.
+//! 3. Otherwise the profile `AWS_PROFILE` names, or `default`.
+//!
+//! Within a profile, a `role_arn` is assumed with its source's credentials (a chain of
+//! `source_profile`s ends at a base profile, or at `credential_source`). A base profile's
+//! long-lived keys come from the keychain first (`postern keys add|import`), then the
+//! credentials file; then its `credential_process`.
+//!
+//! # One MFA code for every role
+//!
+//! When the chain has an `mfa_serial` (on the requested profile, a role on the way, or the base)
+//! and the base has long-lived keys, Postern calls GetSessionToken with the code once and keeps
+//! that MFA session in the keychain, keyed by the key id and the device, for
+//! `mfa_session_hours` (12 by default, up to 36). Every role is then assumed with the MFA
+//! session, without asking again; roles are cached too and assumed again five minutes before
+//! they expire. A chained role (assumed with another role's credentials) lasts at most one hour,
+//! as AWS allows, and is assumed again silently when it runs out.
+//!
+//! Requests for the same device share one prompt: in a process through a lock per device, across
+//! processes through a lock file in the state folder, and whoever gets the lock second finds the
+//! session the first one stored. A code is six digits; a wrong one is asked for again; a code
+//! Postern has just used is never sent again.
+//!
+//! RoleSessionName is the configured name (the profile's `role_session_name`, else
+//! `session_name` in settings) or the IAM user's own name, and SourceIdentity is set to it, so
+//! CloudTrail ties every session to the person across role hops. A role whose trust policy does
+//! not allow `sts:SetSourceIdentity` is assumed without it, with one warning.
+
+mod process;
+mod sts;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+
+pub use self::process::format_time;
+use self::sts::{AssumeRole, Sts, StsFailure};
+use crate::keychain::{AccessKeys, Keychain, KeychainError, Secret, SessionCredentials};
+use crate::mfa::{MfaCode, MfaPrompt, MfaRequest, PromptError, Retry};
+use crate::paths::Paths;
+use crate::profile::{Base, Profile, ProfileError, ProfileKind, Profiles, RoleProfile};
+use crate::settings::{Settings, SettingsError, State};
+
+/// Credentials AWS accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsCredentials {
+    /// The key id.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
+    /// When temporary credentials expire.
+    pub expires: Option<SystemTime>,
+    /// Whose they are, when known (a role's ARN).
+    pub arn: Option<String>,
+}
+
+impl AwsCredentials {
+    /// For the AWS SDK.
+    pub fn to_sdk(&self) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            self.secret_access_key.expose(),
+            self.session_token.as_ref().map(|t| t.expose().to_owned()),
+            self.expires,
+            "postern",
+        )
+    }
+
+    fn from_session(session: SessionCredentials) -> Self {
+        Self {
+            access_key_id: session.access_key_id.clone(),
+            secret_access_key: session.secret_access_key.clone(),
+            session_token: Some(session.session_token.clone()),
+            expires: Some(session.expiry()),
+            arn: session.arn.clone(),
+        }
+    }
+
+    fn from_keys(keys: AccessKeys) -> Self {
+        Self {
+            access_key_id: keys.access_key_id.clone(),
+            secret_access_key: keys.secret_access_key.clone(),
+            session_token: None,
+            expires: None,
+            arn: None,
+        }
+    }
+
+    /// Whether these are long-lived keys (no session token).
+    pub fn is_long_lived(&self) -> bool {
+        self.session_token.is_none()
+    }
+}
+
+/// Why no credentials could be had. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The profile is missing or broken.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Nothing to start from.
+    #[error(
+        "profile {profile} has no credentials: store its keys with `postern keys add {profile}` (or `postern keys import {profile}`), or give it a source_profile or credential_process"
+    )]
+    NoCredentials {
+        /// The profile.
+        profile: String,
+    },
+    /// No profile chosen and none to fall back on.
+    #[error(
+        "no AWS credentials: pass --profile, set AWS_PROFILE, or add a [default] profile (`postern profiles` lists what there is)"
+    )]
+    NothingConfigured,
+    /// A kind of profile Postern cannot use yet.
+    #[error("profile {profile} uses {what}, which Postern cannot sign in with yet: {remedy}")]
+    Unsupported {
+        /// The profile.
+        profile: String,
+        /// What it uses.
+        what: &'static str,
+        /// What to do instead.
+        remedy: &'static str,
+    },
+    /// The keychain.
+    #[error(transparent)]
+    Keychain(#[from] KeychainError),
+    /// Asking for a code.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// AWS kept refusing the codes.
+    #[error(
+        "AWS did not accept the MFA codes for {serial}: check that the device is the one of this IAM user and its clock is right"
+    )]
+    MfaRejected {
+        /// The device.
+        serial: String,
+    },
+    /// Not allowed.
+    #[error("{operation} was denied: {message}")]
+    AccessDenied {
+        /// The STS operation.
+        operation: &'static str,
+        /// AWS's message.
+        message: String,
+    },
+    /// The credentials used have expired.
+    #[error("the credentials have expired ({message}): run the command again to refresh them")]
+    Expired {
+        /// AWS's message.
+        message: String,
+    },
+    /// AWS does not know the keys.
+    #[error(
+        "AWS does not accept these keys ({message}): check them, or store new ones with `postern keys add`"
+    )]
+    BadKeys {
+        /// AWS's message.
+        message: String,
+    },
+    /// Any other STS error.
+    #[error("{operation} failed: {code}: {message}")]
+    Sts {
+        /// The operation.
+        operation: &'static str,
+        /// The error code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// STS could not be reached.
+    #[error("cannot reach AWS STS: {0}")]
+    Network(String),
+    /// A `credential_process` failed.
+    #[error("credential_process of profile {profile}: {message}")]
+    CredentialProcess {
+        /// The profile.
+        profile: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Settings or state.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+/// The time, for expiry decisions (tests follow the sandbox's clock).
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// The AWS variables of the environment that matter here, read once.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<Secret>,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<Secret>,
+    /// `AWS_PROFILE` (or `AWS_DEFAULT_PROFILE`).
+    pub profile: Option<String>,
+    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_STS`, `…_SSM`, `…_EC2`, `…_CLOUDTRAIL`, by service.
+    pub service_endpoints: HashMap<String, String>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("access_key_id", &self.access_key_id)
+            .field("profile", &self.profile)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Environment {
+    /// Read the process's environment.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let service_endpoints = ["STS", "SSM", "EC2", "CLOUDTRAIL", "SSMMESSAGES"]
+            .iter()
+            .filter_map(|s| {
+                var(&format!("AWS_ENDPOINT_URL_{s}")).map(|v| (s.to_ascii_lowercase(), v))
+            })
+            .collect();
+        Self {
+            access_key_id: var("AWS_ACCESS_KEY_ID"),
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+            session_token: var("AWS_SESSION_TOKEN")
+                .or_else(|| var("AWS_SECURITY_TOKEN"))
+                .map(Secret::new),
+            profile: var("AWS_PROFILE").or_else(|| var("AWS_DEFAULT_PROFILE")),
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            endpoint_url: var("AWS_ENDPOINT_URL"),
+            service_endpoints,
+        }
+    }
+
+    fn credentials(&self) -> Option<AwsCredentials> {
+        Some(AwsCredentials {
+            access_key_id: self.access_key_id.clone()?,
+            secret_access_key: self.secret_access_key.clone()?,
+            session_token: self.session_token.clone(),
+            expires: None,
+            arn: None,
+        })
+    }
+}
+
+/// Which identity to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// This profile.
+    Profile(String),
+    /// The environment's keys, else `AWS_PROFILE`, else `default`.
+    Default,
+}
+
+impl Selection {
+    /// A profile when one is named, the default otherwise.
+    pub fn from_option(profile: Option<&str>) -> Self {
+        profile.map_or(Selection::Default, |p| Selection::Profile(p.to_owned()))
+    }
+}
+
+/// Credentials with what they are for.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The credentials.
+    pub credentials: AwsCredentials,
+    /// The profile they came from (`None` for the environment's keys).
+    pub profile: Option<String>,
+    /// The region: the environment's, else the profile's (or its sources').
+    pub region: Option<String>,
+}
+
+/// How long before expiry cached credentials are renewed.
+const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// The longest a chained role may last (AWS's limit).
+const CHAINED_ROLE_LIMIT: u32 = 3600;
+/// How many rejected codes before giving up.
+const MFA_ATTEMPTS: u32 = 3;
+
+/// What the resolver holds for one MFA device.
+#[derive(Default)]
+struct Device {
+    /// Held while someone asks for this device's code.
+    asking: Arc<tokio::sync::Mutex<()>>,
+    /// The last code sent (never sent again).
+    last_code: Option<MfaCode>,
+}
+
+/// Turns profiles into credentials; see the module documentation.
+pub struct Resolver {
+    profiles: Profiles,
+    keychain: Keychain,
+    paths: Paths,
+    settings: Settings,
+    env: Environment,
+    prompt: Arc<dyn MfaPrompt>,
+    clock: Arc<dyn Clock>,
+    devices: Mutex<HashMap<String, Device>>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("profiles", &self.profiles.len())
+            .field("keychain", &self.keychain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the resolver learned on the way to a profile's credentials.
+struct Walk {
+    credentials: AwsCredentials,
+    /// The MFA session used, if any: `(serial, expiry)`.
+    mfa: Option<(String, SystemTime)>,
+}
+
+impl Resolver {
+    /// A resolver over `profiles`, with the keychain, settings and state of `paths`.
+    pub fn new(
+        profiles: Profiles,
+        keychain: Keychain,
+        paths: Paths,
+        settings: Settings,
+        env: Environment,
+        prompt: Arc<dyn MfaPrompt>,
+    ) -> Self {
+        Self {
+            profiles,
+            keychain,
+            paths,
+            settings,
+            env,
+            prompt,
+            clock: Arc::new(SystemClock),
+            devices: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Use `clock` for expiry decisions.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The profiles.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    /// The keychain.
+    pub fn keychain(&self) -> &Keychain {
+        &self.keychain
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The state folder.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The environment read at start.
+    pub fn environment(&self) -> &Environment {
+        &self.env
+    }
+
+    /// The profile a selection means (`None`: the environment's keys).
+    pub fn profile_name(&self, selection: &Selection) -> Result<Option<String>, CredentialError> {
+        match selection {
+            Selection::Profile(name) => Ok(Some(name.clone())),
+            Selection::Default if self.env.credentials().is_some() => Ok(None),
+            Selection::Default => match &self.env.profile {
+                Some(name) => Ok(Some(name.clone())),
+                None if self.profiles.get("default").is_some() => Ok(Some("default".into())),
+                None => Err(CredentialError::NothingConfigured),
+            },
+        }
+    }
+
+    /// Credentials for `selection`, from cache where they are fresh.
+    pub async fn credentials(&self, selection: &Selection) -> Result<Resolved, CredentialError> {
+        let Some(name) = self.profile_name(selection)? else {
+            let credentials = self
+                .env
+                .credentials()
+                .ok_or(CredentialError::NothingConfigured)?;
+            return Ok(Resolved {
+                credentials,
+                profile: None,
+                region: self.env.region.clone(),
+            });
+        };
+        let walk = self.walk(&name).await?;
+        Ok(Resolved {
+            credentials: walk.credentials,
+            region: self.region(&name),
+            profile: Some(name),
+        })
+    }
+
+    /// Sign in for `profile`: make sure its MFA session (if it uses one) is there, asking for a
+    /// code if it is not. Returns the device and when the session ends, or `None` when the
+    /// profile needs no MFA.
+    pub async fn login(
+        &self,
+        selection: &Selection,
+    ) -> Result<Option<(String, SystemTime)>, CredentialError> {
+        let Some(name) = self.profile_name(selection)? else {
+            return Ok(None);
+        };
+        Ok(self.walk(&name).await?.mfa)
+    }
+
+    /// Who the credentials of `selection` belong to: `(account, arn, user id)`.
+    pub async fn whoami(
+        &self,
+        selection: &Selection,
+    ) -> Result<(Resolved, String, String, String), CredentialError> {
+        let resolved = self.credentials(selection).await?;
+        let sts = self.sts(resolved.profile.as_deref());
+        let (account, arn, user_id) = sts
+            .caller(&resolved.credentials)
+            .await
+            .map_err(|e| e.into_error("GetCallerIdentity"))?;
+        Ok((resolved, account, arn, user_id))
+    }
+
+    /// Forget every cached session (MFA sessions and roles); long-lived keys stay.
+    pub fn logout(&self) -> Result<usize, CredentialError> {
+        Ok(self.keychain.wipe_sessions()?)
+    }
+
+    /// The region for `profile`: the environment's, else the first one set along its chain.
+    pub fn region(&self, profile: &str) -> Option<String> {
+        if let Some(region) = &self.env.region {
+            return Some(region.clone());
+        }
+        let mut name = profile.to_owned();
+        for _ in 0..16 {
+            let p = self.profiles.get(&name)?;
+            if let Some(region) = p.region() {
+                return Some(region.to_owned());
+            }
+            name = match &p.role()?.source {
+                crate::profile::RoleSource::Profile(source) if *source != name => source.clone(),
+                _ => return None,
+            };
+        }
+        None
+    }
+
+    /// The endpoint of `service` (`sts`, `ssm`, `ec2`, `cloudtrail`): `AWS_ENDPOINT_URL_<SERVICE>`,
+    /// else `AWS_ENDPOINT_URL`, else the profile's `services` section, else its `endpoint_url`.
+    pub fn endpoint(&self, profile: Option<&str>, service: &str) -> Option<String> {
+        if let Some(url) = self.env.service_endpoints.get(service) {
+            return Some(url.clone());
+        }
+        if let Some(url) = &self.env.endpoint_url {
+            return Some(url.clone());
+        }
+        let profile = self.profiles.get(profile?)?;
+        if let Some(services) = profile.get("services")
+            && let Some(url) = self.profiles.service_endpoint(services, service)
+        {
+            return Some(url);
+        }
+        profile.endpoint_url().map(str::to_owned)
+    }
+
+    fn sts(&self, profile: Option<&str>) -> Sts {
+        Sts {
+            region: profile
+                .and_then(|p| self.region(p))
+                .or_else(|| self.env.region.clone())
+                .unwrap_or_else(|| "us-east-1".into()),
+            endpoint: self.endpoint(profile, "sts"),
+        }
+    }
+
+    fn fresh(&self, expires: SystemTime) -> bool {
+        expires > self.clock.now() + REFRESH_MARGIN
+    }
+
+    /// Follow `name`'s chain from its base outward.
+    async fn walk(&self, name: &str) -> Result<Walk, CredentialError> {
+        let chain = self.profiles.chain(name)?;
+        let requested = self.profiles.get(name);
+        let base_profile = match chain.base {
+            Base::Profile(p) => Some(p),
+            _ => None,
+        };
+        let mut credentials = match chain.base {
+            Base::Profile(p) => self.base_credentials(p).await?,
+            Base::Environment => {
+                self.env
+                    .credentials()
+                    .ok_or_else(|| CredentialError::NoCredentials {
+                        profile: name.to_owned(),
+                    })?
+            }
+            Base::Ec2InstanceMetadata | Base::EcsContainer => {
+                return Err(CredentialError::Unsupported {
+                    profile: name.to_owned(),
+                    what: "credential_source on an instance or container",
+                    remedy: "run Postern on your own machine with a profile that has keys",
+                });
+            }
+        };
+        let sts = self.sts(Some(name));
+        // The device: the requested profile's, else a role's on the way, else the base's.
+        let serial = requested
+            .and_then(Profile::mfa_serial)
+            .or_else(|| chain.roles.iter().find_map(|r| r.mfa_serial()))
+            .or_else(|| base_profile.and_then(Profile::mfa_serial))
+            .map(str::to_owned);
+        let mut mfa = None;
+        let mut needs_code_on_first_role = None;
+        if let Some(serial) = serial {
+            if credentials.is_long_lived() {
+                let profile = base_profile.map_or(name, |p| p.name.as_str());
+                let session = self
+                    .mfa_session(&sts, &credentials, &serial, profile)
+                    .await?;
+                mfa = Some((serial, session.expiry()));
+                credentials = AwsCredentials::from_session(session);
+            } else {
+                // Temporary credentials cannot call GetSessionToken: the first role is assumed
+                // with the code instead.
+                needs_code_on_first_role = Some(serial);
+            }
+        }
+        let session_name = self.session_name(&sts, &credentials, base_profile).await?;
+        let mut chained = credentials.arn.as_deref().is_some_and(is_role_arn);
+        for role_profile in chain.roles.iter().rev() {
+            let Some(role) = role_profile.role() else {
+                continue;
+            };
+            let name = role
+                .role_session_name
+                .clone()
+                .unwrap_or_else(|| session_name.clone());
+            let session = self
+                .role(
+                    &sts,
+                    role_profile,
+                    role,
+                    &credentials,
+                    &name,
+                    chained,
+                    needs_code_on_first_role.take(),
+                )
+                .await?;
+            credentials = AwsCredentials::from_session(session);
+            chained = true;
+        }
+        if let Err(error) = State::update(&self.paths, |state| {
+            state.used(name, unix(self.clock.now()))
+        }) {
+            tracing::debug!(%error, "could not note the profile as recently used");
+        }
+        Ok(Walk { credentials, mfa })
+    }
+
+    /// A base profile's own credentials: keychain, credentials file, credential_process.
+    async fn base_credentials(&self, profile: &Profile) -> Result<AwsCredentials, CredentialError> {
+        let unsupported = |what, remedy| CredentialError::Unsupported {
+            profile: profile.name.clone(),
+            what,
+            remedy,
+        };
+        match &profile.kind {
+            ProfileKind::Sso(_) => {
+                return Err(unsupported(
+                    "IAM Identity Center (SSO)",
+                    "sign in with `aws sso login` and use that profile with the AWS CLI for now",
+                ));
+            }
+            ProfileKind::WebIdentity { .. } => {
+                return Err(unsupported(
+                    "a web identity token",
+                    "use a profile with keys or a credential_process",
+                ));
+            }
+            ProfileKind::Role(_) | ProfileKind::Base { .. } => {}
+        }
+        if let Some(keys) = self.keychain.access_keys(&profile.name)? {
+            return Ok(AwsCredentials::from_keys(keys));
+        }
+        let (process, process_first) = match &profile.kind {
+            ProfileKind::Base {
+                credential_process,
+                process_first,
+                ..
+            } => (credential_process.as_deref(), *process_first),
+            _ => (None, false),
+        };
+        if let (Some(command), true) = (process, process_first) {
+            return process::run(&profile.name, command).await;
+        }
+        if let (Some(id), Some(secret)) = (
+            profile.get("aws_access_key_id"),
+            profile.get("aws_secret_access_key"),
+        ) {
+            return Ok(AwsCredentials {
+                access_key_id: id.to_owned(),
+                secret_access_key: Secret::new(secret),
+                session_token: profile
+                    .get("aws_session_token")
+                    .or_else(|| profile.get("aws_security_token"))
+                    .map(Secret::new),
+                expires: None,
+                arn: None,
+            });
+        }
+        if let Some(command) = process {
+            return process::run(&profile.name, command).await;
+        }
+        Err(CredentialError::NoCredentials {
+            profile: profile.name.clone(),
+        })
+    }
+
+    /// The MFA session of `keys` with device `serial`: cached, or made with one code.
+    async fn mfa_session(
+        &self,
+        sts: &Sts,
+        keys: &AwsCredentials,
+        serial: &str,
+        profile: &str,
+    ) -> Result<SessionCredentials, CredentialError> {
+        let entry = Keychain::mfa_session_name(&keys.access_key_id, serial);
+        if let Some(session) = self.cached(&entry)? {
+            return Ok(session);
+        }
+        let asking = self.device(&entry, |d| d.asking.clone());
+        let _in_process = asking.lock().await;
+        if let Some(session) = self.cached(&entry)? {
+            return Ok(session);
+        }
+        let _across_processes = self.lock_device(&entry, serial).await?;
+        if let Some(session) = self.cached(&entry)? {
+            return Ok(session);
+        }
+        let user_arn = self.caller_arn(sts, keys, Some(profile)).await.ok();
+        let seconds = self.settings.mfa_session_hours * 3600;
+        let session = self
+            .with_code(serial, profile, |code| {
+                let user_arn = user_arn.clone();
+                async move {
+                    sts.session_token(keys, serial, &code, seconds, user_arn)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| e.into_error("GetSessionToken"))?;
+        self.keychain.set_session(&entry, &session)?;
+        Ok(session)
+    }
+
+    /// Ask for codes until AWS takes one (a call made by `call` with the code).
+    async fn with_code<F, Fut>(
+        &self,
+        serial: &str,
+        profile: &str,
+        call: F,
+    ) -> Result<SessionCredentials, CodeFailure>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<SessionCredentials, StsFailure>>,
+    {
+        let mut request = MfaRequest {
+            serial: serial.to_owned(),
+            profile: profile.to_owned(),
+            retry: None,
+        };
+        let mut rejected = 0;
+        let mut asked = 0;
+        loop {
+            asked += 1;
+            if asked > MFA_ATTEMPTS * 3 {
+                return Err(CodeFailure::Rejected(serial.to_owned()));
+            }
+            let typed = self.prompt.ask(&request).await?;
+            let code = match MfaCode::parse(&typed) {
+                Ok(code) => code,
+                Err(_) => {
+                    request.retry = Some(Retry::Malformed);
+                    continue;
+                }
+            };
+            let used = self.device(serial, |d| d.last_code.as_ref() == Some(&code));
+            if used {
+                request.retry = Some(Retry::AlreadyUsed);
+                continue;
+            }
+            self.device(serial, |d| d.last_code = Some(code.clone()));
+            match call(code.expose().to_owned()).await {
+                Ok(session) => return Ok(session),
+                Err(failure) if failure.is_mfa_rejection() => {
+                    rejected += 1;
+                    if rejected >= MFA_ATTEMPTS {
+                        return Err(CodeFailure::Rejected(serial.to_owned()));
+                    }
+                    request.retry = Some(Retry::Rejected);
+                }
+                Err(failure) => return Err(CodeFailure::Sts(failure)),
+            }
+        }
+    }
+
+    /// Read a cached session that is still fresh.
+    fn cached(&self, entry: &str) -> Result<Option<SessionCredentials>, KeychainError> {
+        Ok(self
+            .keychain
+            .session(entry)?
+            .filter(|s| self.fresh(s.expiry())))
+    }
+
+    /// Do something with the resolver's record of a device (or any keyed lock).
+    fn device<R>(&self, key: &str, f: impl FnOnce(&mut Device) -> R) -> R {
+        let mut devices = self
+            .devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(devices.entry(key.to_owned()).or_default())
+    }
+
+    /// The lock file of a device, held until dropped (blocking calls run off the runtime).
+    async fn lock_device(
+        &self,
+        entry: &str,
+        serial: &str,
+    ) -> Result<std::fs::File, CredentialError> {
+        let path = self
+            .paths
+            .lock_file(&entry.replace('/', "-"))
+            .map_err(SettingsError::from)?;
+        let try_path = path.clone();
+        let file =
+            tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, bool)> {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&try_path)?;
+                let free = file.try_lock().is_ok();
+                Ok((file, free))
+            })
+            .await
+            .map_err(|e| CredentialError::Network(e.to_string()))?;
+        let io = |source| {
+            CredentialError::Settings(SettingsError::Io {
+                path: path.clone(),
+                source,
+            })
+        };
+        let (file, free) = file.map_err(io)?;
+        if free {
+            return Ok(file);
+        }
+        self.prompt.notice(&format!(
+            "Waiting for the MFA code another Postern is asking for ({serial})…"
+        ));
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| CredentialError::Network(e.to_string()))?
+            .map_err(io)
+    }
+
+    /// The ARN of the IAM identity behind long-lived `keys` of `profile` (cached in the state
+    /// file, with the profile's account).
+    async fn caller_arn(
+        &self,
+        sts: &Sts,
+        keys: &AwsCredentials,
+        profile: Option<&str>,
+    ) -> Result<String, CredentialError> {
+        let key = crate::keychain::digest(&[&keys.access_key_id]);
+        if let Some(arn) = State::load(&self.paths)?.callers.get(&key) {
+            return Ok(arn.clone());
+        }
+        let (account, arn, _) = sts
+            .caller(keys)
+            .await
+            .map_err(|e| e.into_error("GetCallerIdentity"))?;
+        State::update(&self.paths, |s| {
+            s.callers.insert(key, arn.clone());
+            if let Some(profile) = profile {
+                s.accounts.insert(profile.to_owned(), account);
+            }
+        })?;
+        Ok(arn)
+    }
+
+    /// The RoleSessionName and SourceIdentity: configured, else the caller's own name.
+    async fn session_name(
+        &self,
+        sts: &Sts,
+        credentials: &AwsCredentials,
+        base: Option<&Profile>,
+    ) -> Result<String, CredentialError> {
+        if let Some(name) = &self.settings.session_name {
+            return Ok(sanitize_session_name(name));
+        }
+        let arn = match &credentials.arn {
+            Some(arn) => arn.clone(),
+            None if credentials.is_long_lived() => {
+                self.caller_arn(sts, credentials, base.map(|b| b.name.as_str()))
+                    .await?
+            }
+            None => {
+                sts.caller(credentials)
+                    .await
+                    .map_err(|e| e.into_error("GetCallerIdentity"))?
+                    .1
+            }
+        };
+        let name = arn.rsplit('/').next().unwrap_or_default();
+        let name = if name.is_empty() {
+            base.map_or("postern", |b| b.name.as_str())
+        } else {
+            name
+        };
+        Ok(sanitize_session_name(name))
+    }
+
+    /// A role's credentials: cached, or assumed with `source`.
+    #[allow(clippy::too_many_arguments)]
+    async fn role(
+        &self,
+        sts: &Sts,
+        profile: &Profile,
+        role: &RoleProfile,
+        source: &AwsCredentials,
+        session_name: &str,
+        chained: bool,
+        code_for: Option<String>,
+    ) -> Result<SessionCredentials, CredentialError> {
+        let configured = role.duration_seconds.unwrap_or(3600);
+        let duration = if chained {
+            configured.min(CHAINED_ROLE_LIMIT)
+        } else {
+            configured
+        };
+        let entry = Keychain::role_session_name(&[
+            role.role_arn.as_str(),
+            role.external_id.as_deref().unwrap_or(""),
+            session_name,
+            &duration.to_string(),
+            &source.access_key_id,
+        ]);
+        if let Some(session) = self.cached(&entry)? {
+            return Ok(session);
+        }
+        let arn = role.role_arn.as_str();
+        let skip_identity = State::load(&self.paths)?
+            .roles_without_source_identity
+            .contains(arn);
+        let mut request = AssumeRole {
+            role_arn: arn,
+            session_name,
+            source_identity: (!skip_identity).then_some(session_name),
+            external_id: role.external_id.as_deref(),
+            duration_seconds: duration,
+            mfa: None,
+        };
+        let session = loop {
+            let attempt = match &code_for {
+                Some(serial) => {
+                    let asking = self.device(serial, |d| d.asking.clone());
+                    let _held = asking.lock().await;
+                    let request = &request;
+                    self.with_code(serial, &profile.name, |code| async move {
+                        let request = AssumeRole {
+                            mfa: Some((serial, &code)),
+                            ..*request
+                        };
+                        sts.assume_role(source, &request).await
+                    })
+                    .await
+                }
+                None => sts
+                    .assume_role(source, &request)
+                    .await
+                    .map_err(CodeFailure::Sts),
+            };
+            match attempt {
+                Ok(session) => break session,
+                Err(CodeFailure::Sts(failure))
+                    if request.source_identity.is_some()
+                        && failure.is_source_identity_refusal() =>
+                {
+                    tracing::warn!(
+                        "role {arn} does not allow sts:SetSourceIdentity in its trust policy: \
+                         assuming it without a source identity (CloudTrail will not tie its sessions to you \
+                         across role hops; ask its admins to allow it)"
+                    );
+                    State::update(&self.paths, |s| {
+                        s.roles_without_source_identity.insert(arn.to_owned())
+                    })?;
+                    request.source_identity = None;
+                }
+                Err(failure) => return Err(failure.into_error("AssumeRole")),
+            }
+        };
+        self.keychain.set_session(&entry, &session)?;
+        Ok(session)
+    }
+}
+
+/// Why asking for and using a code failed.
+enum CodeFailure {
+    Rejected(String),
+    Prompt(PromptError),
+    Sts(StsFailure),
+}
+
+impl From<PromptError> for CodeFailure {
+    fn from(e: PromptError) -> Self {
+        CodeFailure::Prompt(e)
+    }
+}
+
+impl CodeFailure {
+    fn into_error(self, operation: &'static str) -> CredentialError {
+        match self {
+            CodeFailure::Rejected(serial) => CredentialError::MfaRejected { serial },
+            CodeFailure::Prompt(e) => CredentialError::Prompt(e),
+            CodeFailure::Sts(e) => e.into_error(operation),
+        }
+    }
+}
+
+fn is_role_arn(arn: &str) -> bool {
+    arn.contains(":assumed-role/")
+}
+
+fn unix(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A RoleSessionName and SourceIdentity: `[\w+=,.@-]`, 2 to 64 characters.
+fn sanitize_session_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while out.len() < 2 {
+        out.push('-');
+    }
+    out
+}
+
+/// An AWS SDK credentials provider over the resolver: every client Postern makes (SSM, EC2,
+/// CloudTrail) gets its credentials here and is refreshed through it.
+#[derive(Clone, Debug)]
+pub struct ResolverProvider {
+    resolver: Arc<Resolver>,
+    selection: Selection,
+}
+
+impl ResolverProvider {
+    /// Credentials of `selection` from `resolver`.
+    pub fn new(resolver: Arc<Resolver>, selection: Selection) -> Self {
+        Self {
+            resolver,
+            selection,
+        }
+    }
+
+    /// As the SDK's shared provider.
+    pub fn shared(self) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(self)
+    }
+}
+
+impl ProvideCredentials for ResolverProvider {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.resolver
+                .credentials(&self.selection)
+                .await
+                .map(|r| r.credentials.to_sdk())
+                .map_err(aws_credential_types::provider::error::CredentialsError::provider_error)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_what_sts_accepts() {
+        assert_eq!(
+            sanitize_session_name("jane.doe@example.com"),
+            "jane.doe@example.com"
+        );
+        assert_eq!(sanitize_session_name("Jane Doe"), "Jane-Doe");
+        assert_eq!(sanitize_session_name("x"), "x-");
+        assert_eq!(sanitize_session_name(&"a".repeat(80)).len(), 64);
+    }
+}

@@ -1,0 +1,452 @@
+//! The OS keychain: the only place Postern keeps secrets.
+//!
+//! One module, typed entries per kind of secret (as aws-vault and Granted do):
+//!
+//! - [`AccessKeys`]: a profile's long-lived IAM keys (`postern keys add|import`), entry
+//!   `keys/<profile>`;
+//! - [`SessionCredentials`] of an MFA session (GetSessionToken), entry `mfa/<digest>`, keyed by
+//!   the long-lived key id and the MFA device, so every role reached from those keys uses it;
+//! - [`SessionCredentials`] of an assumed role, entry `role/<digest>`, keyed by the role, its
+//!   parameters and the credentials that assumed it.
+//!
+//! Entries live under the keychain service of [`Paths::keychain_service`]. The store is the
+//! platform's own: macOS Keychain, Windows Credential Manager, the Secret Service on Linux
+//! (GNOME Keyring, KWallet, KeePassXC), through the `keyring` crate, version 3. Version 4 split
+//! the crate into `keyring-core` and one young store crate per platform and asks v3 users not to
+//! move to it; 3.6 is one crate with each native store behind a feature, which is what Postern
+//! needs. When no store is available (a headless Linux without a Secret Service) every call
+//! fails with [`KeychainError::Unavailable`], which says how to get one: Postern never falls
+//! back to a file.
+//!
+//! The names of the entries Postern wrote are listed in `keychain.toml` in the state folder
+//! (names only), so `postern logout` can find them: the `keyring` crate cannot search.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::paths::{Paths, write_atomically};
+
+/// A secret string: never printed by `Debug`, wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// Long-lived IAM user keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeys {
+    /// `AKIA…`.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: Secret,
+}
+
+/// Temporary credentials from STS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCredentials {
+    /// `ASIA…`.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: Secret,
+    /// The session token.
+    pub session_token: Secret,
+    /// When they expire, in seconds since the Unix epoch.
+    pub expires: u64,
+    /// Who they belong to (the IAM user for an MFA session, the assumed-role ARN for a role).
+    #[serde(default)]
+    pub arn: Option<String>,
+}
+
+impl SessionCredentials {
+    /// When they expire.
+    pub fn expiry(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(self.expires)
+    }
+}
+
+/// Why the keychain could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeychainError {
+    /// There is no keychain to use.
+    #[error(
+        "no OS keychain is available ({detail}). On Linux Postern needs a Secret Service: install and unlock \
+         gnome-keyring (or KeePassXC with its Secret Service on) in your desktop session, or run \
+         `dbus-run-session` with `gnome-keyring-daemon --unlock`. Postern never keeps secrets in a plain file."
+    )]
+    Unavailable {
+        /// What the platform said.
+        detail: String,
+    },
+    /// The keychain refused or failed.
+    #[error("the OS keychain failed on entry {entry}: {detail}")]
+    Failed {
+        /// The entry.
+        entry: String,
+        /// What the platform said.
+        detail: String,
+    },
+    /// An entry holds something Postern did not write.
+    #[error(
+        "keychain entry {entry} of {service} is not in Postern's format: remove it with `postern logout` or your keychain app"
+    )]
+    Corrupt {
+        /// The entry.
+        entry: String,
+        /// The service.
+        service: String,
+    },
+    /// The entry list in the state folder could not be read or written.
+    #[error("{0}")]
+    Index(String),
+}
+
+/// Where secrets are stored: the OS keychain, or memory in unit tests.
+pub trait SecretStore: Send + Sync {
+    /// The secret called `name`, if there is one.
+    fn get(&self, name: &str) -> Result<Option<Secret>, KeychainError>;
+    /// Store `secret` as `name`.
+    fn set(&self, name: &str, secret: &Secret) -> Result<(), KeychainError>;
+    /// Remove `name`; whether it was there.
+    fn delete(&self, name: &str) -> Result<bool, KeychainError>;
+}
+
+/// The platform's keychain, through the `keyring` crate.
+#[derive(Debug)]
+pub struct OsStore {
+    service: String,
+}
+
+impl OsStore {
+    /// Entries under `service`.
+    pub fn new(service: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+        }
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring::Entry, KeychainError> {
+        keyring::Entry::new(&self.service, name).map_err(|e| map_error(name, e))
+    }
+}
+
+fn map_error(name: &str, error: keyring::Error) -> KeychainError {
+    use keyring::Error as E;
+    match error {
+        E::PlatformFailure(e) => KeychainError::Unavailable {
+            detail: e.to_string(),
+        },
+        E::NoStorageAccess(e) => KeychainError::Unavailable {
+            detail: e.to_string(),
+        },
+        other => KeychainError::Failed {
+            entry: name.to_owned(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+impl SecretStore for OsStore {
+    fn get(&self, name: &str) -> Result<Option<Secret>, KeychainError> {
+        match self.entry(name)?.get_password() {
+            Ok(secret) => Ok(Some(Secret(secret))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_error(name, e)),
+        }
+    }
+
+    fn set(&self, name: &str, secret: &Secret) -> Result<(), KeychainError> {
+        self.entry(name)?
+            .set_password(secret.expose())
+            .map_err(|e| map_error(name, e))
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, KeychainError> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(map_error(name, e)),
+        }
+    }
+}
+
+/// Secrets in memory, for unit tests of the logic above the keychain. Not a keychain: nothing
+/// is claimed about keychain behaviour from it.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Secret>>,
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, name: &str) -> Result<Option<Secret>, KeychainError> {
+        Ok(self
+            .entries
+            .lock()
+            .map_err(|_| KeychainError::Index("memory store poisoned".into()))?
+            .get(name)
+            .cloned())
+    }
+
+    fn set(&self, name: &str, secret: &Secret) -> Result<(), KeychainError> {
+        self.entries
+            .lock()
+            .map_err(|_| KeychainError::Index("memory store poisoned".into()))?
+            .insert(name.to_owned(), secret.clone());
+        Ok(())
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, KeychainError> {
+        Ok(self
+            .entries
+            .lock()
+            .map_err(|_| KeychainError::Index("memory store poisoned".into()))?
+            .remove(name)
+            .is_some())
+    }
+}
+
+/// The list of entry names in `keychain.toml`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    entries: BTreeSet<String>,
+}
+
+/// Postern's keychain: typed entries over a [`SecretStore`].
+#[derive(Clone)]
+pub struct Keychain {
+    store: Arc<dyn SecretStore>,
+    paths: Paths,
+}
+
+impl fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keychain")
+            .field("service", &self.paths.keychain_service())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A short digest of `parts`, for entry names that must not show what they are keyed by.
+pub(crate) fn digest(parts: &[&str]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Keychain {
+    /// The platform's keychain, under the service of `paths`.
+    pub fn os(paths: &Paths) -> Self {
+        Self::with_store(Arc::new(OsStore::new(paths.keychain_service())), paths)
+    }
+
+    /// Any store (unit tests use [`MemoryStore`]).
+    pub fn with_store(store: Arc<dyn SecretStore>, paths: &Paths) -> Self {
+        Self {
+            store,
+            paths: paths.clone(),
+        }
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, KeychainError> {
+        let Some(secret) = self.store.get(name)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(secret.expose())
+            .map(Some)
+            .map_err(|_| KeychainError::Corrupt {
+                entry: name.to_owned(),
+                service: self.paths.keychain_service().to_owned(),
+            })
+    }
+
+    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), KeychainError> {
+        let json = serde_json::to_string(value).map_err(|e| KeychainError::Failed {
+            entry: name.to_owned(),
+            detail: e.to_string(),
+        })?;
+        self.store.set(name, &Secret(json))?;
+        self.change_index(|index| index.entries.insert(name.to_owned()))
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, KeychainError> {
+        let removed = self.store.delete(name)?;
+        self.change_index(|index| index.entries.remove(name))?;
+        Ok(removed)
+    }
+
+    /// Change the entry list, writing it only when it changed.
+    fn change_index(&self, change: impl FnOnce(&mut Index) -> bool) -> Result<(), KeychainError> {
+        let path = self.paths.keychain_index();
+        let fail = |e: &dyn fmt::Display| KeychainError::Index(format!("{}: {e}", path.display()));
+        self.paths.ensure_home().map_err(|e| fail(&e))?;
+        self.paths
+            .with_lock("keychain", || {
+                let mut index = self.index()?;
+                if change(&mut index) {
+                    let text = toml::to_string(&index).map_err(|e| fail(&e))?;
+                    write_atomically(&path, &text).map_err(|e| fail(&e))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| fail(&e))?
+    }
+
+    fn index(&self) -> Result<Index, KeychainError> {
+        let path = self.paths.keychain_index();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| KeychainError::Index(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(e) => Err(KeychainError::Index(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// The long-lived keys stored for `profile`.
+    pub fn access_keys(&self, profile: &str) -> Result<Option<AccessKeys>, KeychainError> {
+        self.read(&format!("keys/{profile}"))
+    }
+
+    /// Store long-lived keys for `profile`.
+    pub fn set_access_keys(&self, profile: &str, keys: &AccessKeys) -> Result<(), KeychainError> {
+        self.write(&format!("keys/{profile}"), keys)
+    }
+
+    /// Remove `profile`'s long-lived keys; whether there were any.
+    pub fn remove_access_keys(&self, profile: &str) -> Result<bool, KeychainError> {
+        self.remove(&format!("keys/{profile}"))
+    }
+
+    /// The cached session called `name` (see [`Self::mfa_session_name`],
+    /// [`Self::role_session_name`]).
+    pub fn session(&self, name: &str) -> Result<Option<SessionCredentials>, KeychainError> {
+        self.read(name)
+    }
+
+    /// Cache a session.
+    pub fn set_session(
+        &self,
+        name: &str,
+        credentials: &SessionCredentials,
+    ) -> Result<(), KeychainError> {
+        self.write(name, credentials)
+    }
+
+    /// Forget one cached session.
+    pub fn remove_session(&self, name: &str) -> Result<bool, KeychainError> {
+        self.remove(name)
+    }
+
+    /// The entry of the MFA session of long-lived key `access_key_id` with device `serial`.
+    pub fn mfa_session_name(access_key_id: &str, serial: &str) -> String {
+        format!("mfa/{}", digest(&[access_key_id, serial]))
+    }
+
+    /// The entry of a role assumed with `parts` (the role, its parameters, the source key id).
+    pub fn role_session_name(parts: &[&str]) -> String {
+        format!("role/{}", digest(parts))
+    }
+
+    /// Remove every cached session (MFA sessions and roles), keeping long-lived keys; returns
+    /// how many were removed.
+    pub fn wipe_sessions(&self) -> Result<usize, KeychainError> {
+        let names: Vec<String> = self
+            .index()?
+            .entries
+            .into_iter()
+            .filter(|n| n.starts_with("mfa/") || n.starts_with("role/"))
+            .collect();
+        let mut removed = 0;
+        for name in &names {
+            if self.store.delete(name)? {
+                removed += 1;
+            }
+        }
+        self.change_index(|index| {
+            let before = index.entries.len();
+            index.entries.retain(|n| !names.contains(n));
+            before != index.entries.len()
+        })?;
+        Ok(removed)
+    }
+
+    /// The profiles with long-lived keys in the keychain.
+    pub fn profiles_with_keys(&self) -> Result<Vec<String>, KeychainError> {
+        Ok(self
+            .index()?
+            .entries
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("keys/").map(str::to_owned))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_entries_index_and_wipe() {
+        let dir = std::env::temp_dir().join(format!("postern-keychain-{}", std::process::id()));
+        let paths = Paths::at(&dir);
+        let keychain = Keychain::with_store(Arc::new(MemoryStore::default()), &paths);
+        let keys = AccessKeys {
+            access_key_id: "AKIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("s3cr3t"),
+        };
+        keychain.set_access_keys("dev", &keys).expect("set");
+        assert_eq!(
+            keychain.access_keys("dev").expect("get"),
+            Some(keys.clone())
+        );
+        assert!(!format!("{keys:?}").contains("s3cr3t"));
+        let session = SessionCredentials {
+            access_key_id: "ASIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("x"),
+            session_token: Secret::new("y"),
+            expires: 10,
+            arn: None,
+        };
+        let name = Keychain::mfa_session_name("AKIAEXAMPLEEXAMPLE01", "arn:aws:iam::1:mfa/me");
+        keychain.set_session(&name, &session).expect("set");
+        let index = std::fs::read_to_string(paths.keychain_index()).expect("index");
+        assert!(index.contains(&name) && !index.contains("s3cr3t") && !index.contains("AKIA"));
+        assert_eq!(keychain.wipe_sessions().expect("wipe"), 1);
+        assert_eq!(keychain.session(&name).expect("get"), None);
+        assert_eq!(keychain.profiles_with_keys().expect("list"), ["dev"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,444 @@
+//! Identity in postern-core against the sandbox, with the real OS keychain (Secret Service from
+//! gnome-keyring under `.ci/with-keychain`) and the sandbox's controllable clock: one MFA code
+//! for five roles, wrong, malformed and reused codes, one prompt for concurrent requests, expiry
+//! and refresh, the one-hour cap of chained roles, SourceIdentity in CloudTrail.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use postern_core::credentials::{Clock, CredentialError, Environment, Resolver, Selection};
+use postern_core::keychain::{AccessKeys, Keychain, Secret};
+use postern_core::mfa::{MfaPrompt, MfaRequest, PromptFuture, Retry};
+use postern_core::paths::Paths;
+use postern_core::profile::{ConfigFiles, Profiles};
+use postern_core::settings::{Settings, State};
+use postern_e2e::{DEMO_ROLES, TempDir, demo_config, require_keychain};
+use postern_sandbox::Sandbox;
+
+/// Postern's view of time follows the sandbox's, so moving the sandbox's clock expires what
+/// Postern cached.
+#[derive(Debug)]
+struct SandboxClock(postern_sandbox::Clock);
+
+impl Clock for SandboxClock {
+    fn now(&self) -> SystemTime {
+        let secs = self.0.now().unix_timestamp();
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
+}
+
+/// What the scripted user types.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// The code the device shows now.
+    Code,
+    /// These characters.
+    Text(&'static str),
+}
+
+/// A user at the keyboard: answers in order, slowly, and remembers every question.
+struct ScriptedUser {
+    sandbox: Arc<Sandbox>,
+    serial: String,
+    answers: Mutex<VecDeque<Answer>>,
+    asked: Mutex<Vec<MfaRequest>>,
+    typing: Duration,
+}
+
+impl ScriptedUser {
+    fn new(sandbox: &Arc<Sandbox>, answers: &[Answer]) -> Arc<Self> {
+        Arc::new(Self {
+            sandbox: sandbox.clone(),
+            serial: sandbox.demo().expect("demo").mfa_serial,
+            answers: Mutex::new(answers.iter().cloned().collect()),
+            asked: Mutex::new(Vec::new()),
+            typing: Duration::from_millis(300),
+        })
+    }
+
+    fn asked(&self) -> Vec<MfaRequest> {
+        self.asked.lock().expect("lock").clone()
+    }
+}
+
+impl MfaPrompt for ScriptedUser {
+    fn ask<'a>(&'a self, request: &'a MfaRequest) -> PromptFuture<'a> {
+        Box::pin(async move {
+            self.asked.lock().expect("lock").push(request.clone());
+            tokio::time::sleep(self.typing).await;
+            let answer = self.answers.lock().expect("lock").pop_front();
+            Ok(match answer {
+                Some(Answer::Code) => self.sandbox.mfa_code(&self.serial).expect("device"),
+                Some(Answer::Text(text)) => text.to_owned(),
+                None => panic!("asked for a code more often than the script allows: {request:?}"),
+            })
+        })
+    }
+}
+
+/// A sandbox on a clock the test moves, the demo user's keys in the keychain, the demo config.
+struct World {
+    sandbox: Arc<Sandbox>,
+    home: TempDir,
+    config: ConfigFiles,
+}
+
+impl World {
+    async fn new() -> Self {
+        require_keychain();
+        let clock = postern_sandbox::Clock::system();
+        let sandbox = Sandbox::builder(postern_sandbox::Scenario::default_world())
+            .clock(clock)
+            .start()
+            .await
+            .expect("sandbox");
+        let home = TempDir::new("identity");
+        let config = ConfigFiles {
+            config: home.join("aws-config"),
+            credentials: home.join("aws-credentials"),
+        };
+        std::fs::write(&config.config, demo_config(&sandbox)).expect("config");
+        let world = Self {
+            sandbox: Arc::new(sandbox),
+            home,
+            config,
+        };
+        let demo = world.sandbox.demo().expect("demo");
+        world
+            .keychain()
+            .set_access_keys(
+                "demo",
+                &AccessKeys {
+                    access_key_id: demo.access_key_id,
+                    secret_access_key: Secret::new(demo.secret_access_key),
+                },
+            )
+            .expect("store the demo keys in the keychain");
+        world
+    }
+
+    fn paths(&self) -> Paths {
+        Paths::at(&self.home.join("postern"))
+    }
+
+    fn keychain(&self) -> Keychain {
+        Keychain::os(&self.paths())
+    }
+
+    fn environment(&self) -> Environment {
+        Environment {
+            endpoint_url: Some(self.sandbox.endpoint()),
+            ..Environment::default()
+        }
+    }
+
+    /// A resolver as a fresh process would build it.
+    fn resolver(&self, user: &Arc<ScriptedUser>) -> Resolver {
+        Resolver::new(
+            Profiles::load(&self.config).expect("config"),
+            self.keychain(),
+            self.paths(),
+            Settings::default(),
+            self.environment(),
+            user.clone(),
+        )
+        .with_clock(Arc::new(SandboxClock(self.sandbox.clock().clone())))
+    }
+
+    fn advance(&self, seconds: i64) {
+        self.sandbox
+            .clock()
+            .advance(time::Duration::seconds(seconds));
+    }
+
+    /// The ARN the credentials of `profile` belong to, as STS says.
+    async fn arn(&self, resolver: &Resolver, profile: &str) -> String {
+        let (_, _, arn, _) = resolver
+            .whoami(&Selection::Profile(profile.into()))
+            .await
+            .unwrap_or_else(|e| panic!("whoami {profile}: {e}"));
+        arn
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_roles_on_one_code_with_source_identity_in_cloudtrail() {
+    let world = World::new().await;
+    let start = world.sandbox.clock().now() - time::Duration::minutes(1);
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code]);
+    let resolver = world.resolver(&user);
+    for (profile, _) in DEMO_ROLES {
+        let arn = world.arn(&resolver, profile).await;
+        let role = DEMO_ROLES
+            .iter()
+            .find(|(p, _)| p == profile)
+            .map(|(_, arn)| arn.rsplit('/').next().unwrap_or_default())
+            .expect("role");
+        assert!(
+            arn.ends_with(&format!(":assumed-role/{role}/demo")),
+            "{profile}: {arn}"
+        );
+    }
+    assert_eq!(user.asked().len(), 1, "one code for five roles");
+
+    // A second process finds the MFA session and the roles in the keychain: no question.
+    let second = ScriptedUser::new(&world.sandbox, &[]);
+    let resolver = world.resolver(&second);
+    for (profile, _) in DEMO_ROLES {
+        resolver
+            .credentials(&Selection::Profile((*profile).into()))
+            .await
+            .expect("cached");
+    }
+    assert!(second.asked().is_empty());
+
+    // CloudTrail ties the roles to the person: SourceIdentity is the user's name, except on
+    // legacy-ops, whose trust policy does not allow it (assumed without, noted once).
+    let state = State::load(&world.paths()).expect("state");
+    assert_eq!(
+        state
+            .roles_without_source_identity
+            .iter()
+            .collect::<Vec<_>>(),
+        ["arn:aws:iam::210987654321:role/legacy-ops"]
+    );
+    let admin = resolver
+        .credentials(&Selection::Profile("admin".into()))
+        .await
+        .expect("admin");
+    let trail = aws_sdk_cloudtrail::Client::from_conf(
+        aws_sdk_cloudtrail::Config::builder()
+            .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+            .endpoint_url(world.sandbox.endpoint())
+            .credentials_provider(admin.credentials.to_sdk())
+            .build(),
+    );
+    world.sandbox.set_lookup_events_throttle(false);
+    let events = trail
+        .lookup_events()
+        .lookup_attributes(
+            aws_sdk_cloudtrail::types::LookupAttribute::builder()
+                .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::EventName)
+                .attribute_value("AssumeRole")
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("LookupEvents");
+    let mut with_identity = 0;
+    for event in events.events() {
+        let at = event.event_time().map_or(0, |t| t.secs());
+        if at < start.unix_timestamp() {
+            continue; // the seeded history
+        }
+        let record: serde_json::Value =
+            serde_json::from_str(event.cloud_trail_event().unwrap_or("{}")).expect("json");
+        if record.get("errorCode").is_some() {
+            continue; // legacy-ops' refusal of the source identity
+        }
+        let role = record["requestParameters"]["roleArn"]
+            .as_str()
+            .unwrap_or_default();
+        let source = record["requestParameters"]["sourceIdentity"].as_str();
+        if role.ends_with("/legacy-ops") {
+            assert_eq!(source, None, "{record}");
+        } else if role.contains(":role/") {
+            assert_eq!(source, Some("demo"), "{record}");
+            with_identity += 1;
+        }
+    }
+    assert!(
+        with_identity >= 4,
+        "{with_identity} AssumeRole events with a source identity"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_malformed_and_reused_codes_are_asked_again() {
+    let world = World::new().await;
+    let user = ScriptedUser::new(
+        &world.sandbox,
+        &[Answer::Text("12345"), Answer::Text("000000"), Answer::Code],
+    );
+    let resolver = world.resolver(&user);
+    resolver
+        .credentials(&Selection::Profile("developer".into()))
+        .await
+        .expect("third answer works");
+    let retries: Vec<_> = user.asked().iter().map(|r| r.retry).collect();
+    assert_eq!(
+        retries,
+        [None, Some(Retry::Malformed), Some(Retry::Rejected)]
+    );
+
+    // The same code again within its 30 seconds: Postern does not send it, and says why.
+    resolver.logout().expect("logout");
+    world.advance(30);
+    let used = world.sandbox.mfa_code(&user.serial).expect("device");
+    let again = Arc::new(ScriptedUser {
+        sandbox: world.sandbox.clone(),
+        serial: user.serial.clone(),
+        answers: Mutex::new(VecDeque::new()),
+        asked: Mutex::new(Vec::new()),
+        typing: Duration::from_millis(10),
+    });
+    // Typed by the same process (it remembers the last code it sent).
+    let replay = Arc::new(Replay {
+        inner: again.clone(),
+        first: used,
+        world_clock: world.sandbox.clone(),
+    });
+    let resolver = Resolver::new(
+        Profiles::load(&world.config).expect("config"),
+        world.keychain(),
+        world.paths(),
+        Settings::default(),
+        world.environment(),
+        replay.clone(),
+    )
+    .with_clock(Arc::new(SandboxClock(world.sandbox.clock().clone())));
+    resolver
+        .credentials(&Selection::Profile("developer".into()))
+        .await
+        .expect("first");
+    resolver.logout().expect("logout");
+    resolver
+        .credentials(&Selection::Profile("developer".into()))
+        .await
+        .expect("after waiting for the next code");
+    let retries: Vec<_> = again.asked().iter().map(|r| r.retry).collect();
+    assert_eq!(retries, [None, None, Some(Retry::AlreadyUsed)]);
+
+    // Three rejected codes: a clear error, nothing cached.
+    resolver.logout().expect("logout");
+    let stubborn = ScriptedUser::new(
+        &world.sandbox,
+        &[
+            Answer::Text("000000"),
+            Answer::Text("000001"),
+            Answer::Text("000002"),
+        ],
+    );
+    let error = world
+        .resolver(&stubborn)
+        .credentials(&Selection::Profile("developer".into()))
+        .await
+        .expect_err("rejected");
+    assert!(
+        matches!(error, CredentialError::MfaRejected { .. }),
+        "{error}"
+    );
+}
+
+/// Types the code `first` twice, then (once told it was used) waits for the device's next code.
+struct Replay {
+    inner: Arc<ScriptedUser>,
+    first: String,
+    world_clock: Arc<Sandbox>,
+}
+
+impl MfaPrompt for Replay {
+    fn ask<'a>(&'a self, request: &'a MfaRequest) -> PromptFuture<'a> {
+        Box::pin(async move {
+            self.inner.asked.lock().expect("lock").push(request.clone());
+            if request.retry == Some(Retry::AlreadyUsed) {
+                self.world_clock
+                    .clock()
+                    .advance(time::Duration::seconds(30));
+                return Ok(self
+                    .world_clock
+                    .mfa_code(&self.inner.serial)
+                    .expect("device"));
+            }
+            Ok(self.first.clone())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_in_one_process_share_one_prompt() {
+    let world = World::new().await;
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code]);
+    let resolver = Arc::new(world.resolver(&user));
+    let tasks: Vec<_> = ["developer", "admin", "prod-ops", "readonly"]
+        .into_iter()
+        .map(|profile| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move {
+                resolver
+                    .credentials(&Selection::Profile(profile.into()))
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("credentials");
+    }
+    assert_eq!(user.asked().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_refresh_before_expiry_and_the_mfa_session_lasts_its_hours() {
+    let world = World::new().await;
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code, Answer::Code]);
+    let resolver = world.resolver(&user);
+    let developer = Selection::Profile("developer".into());
+    let first = resolver.credentials(&developer).await.expect("first");
+    let expires = first.credentials.expires.expect("temporary");
+
+    // 56 minutes on: the role (1 h) is within five minutes of its end and is assumed again with
+    // the MFA session, without a question.
+    world.advance(56 * 60);
+    let renewed = resolver.credentials(&developer).await.expect("renewed");
+    assert_ne!(
+        renewed.credentials.access_key_id,
+        first.credentials.access_key_id
+    );
+    assert!(renewed.credentials.expires.expect("temporary") > expires);
+    assert_eq!(user.asked().len(), 1);
+
+    // Past the MFA session's 12 hours: one new code.
+    world.advance(12 * 3600);
+    resolver.credentials(&developer).await.expect("after 12 h");
+    assert_eq!(user.asked().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chained_role_is_capped_at_one_hour_and_assumed_again_silently() {
+    let world = World::new().await;
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code]);
+    let resolver = world.resolver(&user);
+    let chained = Selection::Profile("prod-via-dev".into());
+    let before = SandboxClock(world.sandbox.clock().clone()).now();
+    let first = resolver
+        .credentials(&chained)
+        .await
+        .expect("the two hours asked for become one, not an error");
+    let lasts = first
+        .credentials
+        .expires
+        .expect("temporary")
+        .duration_since(before)
+        .expect("future");
+    assert!(lasts <= Duration::from_secs(3601), "{lasts:?}");
+    assert!(
+        first
+            .credentials
+            .arn
+            .as_deref()
+            .is_some_and(|a| a.contains("assumed-role/prod-ops/demo"))
+    );
+    for _ in 0..3 {
+        world.advance(56 * 60);
+        let again = resolver.credentials(&chained).await.expect("again");
+        assert_ne!(
+            again.credentials.access_key_id,
+            first.credentials.access_key_id
+        );
+    }
+    assert_eq!(user.asked().len(), 1, "no new code within the MFA session");
+}
