@@ -82,6 +82,10 @@ impl Builder {
         let world = world::World::new(&self.scenario, clock.clone(), address);
         let shared = http::Shared::new(world);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Nagle off, as AWS's endpoints answer: small data-channel frames go out at once.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;

@@ -14,6 +14,7 @@
 
 pub mod faults;
 pub mod mux;
+pub mod pacer;
 pub mod reliable;
 pub mod session;
 

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::mux::{self, MuxFrame, MuxReader};
+use super::pacer::{self, Pacer};
 use super::reliable::Reliable;
 use super::{Attachment, Outbound};
 use crate::http::Shared;
@@ -123,22 +124,24 @@ fn version_at_least(version: &str, floor: &str) -> bool {
 /// What the plumbing reports to the agent task.
 #[derive(Debug)]
 enum Local {
-    /// Bytes from the shell, the command's stdout, or the single TCP connection.
+    /// Bytes from the shell or the command's stdout.
     Output(Vec<u8>),
+    /// Bytes from the single TCP connection of that generation (basic or stream mode).
+    TcpData(u64, Vec<u8>),
     /// The command's stderr.
     StdErr(Vec<u8>),
     /// The shell or command exited.
     Exited(i32),
-    /// The single TCP connection (basic or stream mode) ended.
-    TcpClosed,
+    /// The single TCP connection of that generation ended.
+    TcpClosed(u64),
     /// A mux stream's TCP connection was made (or not).
     StreamDialed(u32, Result<mpsc::UnboundedSender<Vec<u8>>, String>),
     /// Bytes from a mux stream's TCP connection.
     StreamData(u32, Vec<u8>),
     /// A mux stream's TCP connection ended.
     StreamEnded(u32),
-    /// The single TCP connection was made (or not).
-    Dialed(Result<mpsc::UnboundedSender<Vec<u8>>, String>),
+    /// The single TCP connection of that generation was made (or not).
+    Dialed(u64, Result<mpsc::UnboundedSender<Vec<u8>>, String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,8 +177,7 @@ struct Agent {
     delayed_acks: VecDeque<(Instant, Vec<u8>)>,
     paused: bool,
     pacing: bool,
-    tokens: f64,
-    last_refill: Instant,
+    pacer: Pacer,
     last_activity: Instant,
     idle_timeout: Duration,
     frames: u64,
@@ -185,6 +187,9 @@ struct Agent {
     pty: Option<PtyHandles>,
     tcp: Option<mpsc::UnboundedSender<Vec<u8>>>,
     tcp_dialing: bool,
+    /// Which single TCP connection is current: what an older one reports late (its last bytes,
+    /// its end) must not reach, or close, the next one.
+    tcp_generation: u64,
     basic_backlog: Vec<u8>,
     mux_reader: MuxReader,
     streams: HashMap<u32, Option<mpsc::UnboundedSender<Vec<u8>>>>,
@@ -252,8 +257,7 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         delayed_acks: VecDeque::new(),
         paused: false,
         pacing,
-        tokens: 1.0,
-        last_refill: now,
+        pacer: Pacer::new(now),
         last_activity: now,
         idle_timeout,
         frames: 0,
@@ -263,6 +267,7 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         pty: None,
         tcp: None,
         tcp_dialing: false,
+        tcp_generation: 0,
         basic_backlog: Vec::new(),
         mux_reader: MuxReader::default(),
         streams: HashMap::new(),
@@ -272,7 +277,11 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         last_report: now,
         next_resend_check: now,
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(if pacing { 1 } else { 5 }));
+    let mut tick = tokio::time::interval(if pacing {
+        pacer::TICK
+    } else {
+        Duration::from_millis(5)
+    });
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while !agent.finished {
         let accept_local = agent.queue.len() < 64 && agent.reliable.has_room();
@@ -480,6 +489,7 @@ impl Agent {
                     Ok(1) if self.mode == Some(PortMode::Basic) => {
                         self.tcp = None;
                         self.tcp_dialing = false;
+                        self.tcp_generation += 1;
                     }
                     _ => {}
                 }
@@ -601,7 +611,7 @@ impl Agent {
                 tokio::spawn(async move {
                     match TcpStream::connect(("127.0.0.1", port)).await {
                         Ok(socket) => {
-                            let writer = spawn_tcp(socket, tx.clone(), Some(stream));
+                            let writer = spawn_tcp(socket, tx.clone(), TcpTag::Stream(stream));
                             let _ = tx.send(Local::StreamDialed(stream, Ok(writer))).await;
                         }
                         Err(e) => {
@@ -633,15 +643,17 @@ impl Agent {
 
     fn dial(&mut self, port: u16) {
         self.tcp_dialing = true;
+        self.tcp_generation += 1;
+        let generation = self.tcp_generation;
         let tx = self.local_tx.clone();
         tokio::spawn(async move {
             match TcpStream::connect(("127.0.0.1", port)).await {
                 Ok(socket) => {
-                    let writer = spawn_tcp(socket, tx.clone(), None);
-                    let _ = tx.send(Local::Dialed(Ok(writer))).await;
+                    let writer = spawn_tcp(socket, tx.clone(), TcpTag::Single(generation));
+                    let _ = tx.send(Local::Dialed(generation, Ok(writer))).await;
                 }
                 Err(e) => {
-                    let _ = tx.send(Local::Dialed(Err(e.to_string()))).await;
+                    let _ = tx.send(Local::Dialed(generation, Err(e.to_string()))).await;
                 }
             }
         });
@@ -680,20 +692,29 @@ impl Agent {
                 }
                 self.end("");
             }
-            Local::Dialed(Ok(writer)) => {
+            // What an earlier single connection reports late is dropped with it.
+            Local::TcpData(generation, _)
+            | Local::TcpClosed(generation)
+            | Local::Dialed(generation, _)
+                if generation != self.tcp_generation => {}
+            Local::TcpData(_, bytes) => {
+                self.last_activity = Instant::now();
+                self.queue_bytes(PayloadType::OUTPUT, &bytes);
+            }
+            Local::Dialed(_, Ok(writer)) => {
                 self.tcp_dialing = false;
                 if !self.basic_backlog.is_empty() {
                     let _ = writer.send(std::mem::take(&mut self.basic_backlog));
                 }
                 self.tcp = Some(writer);
             }
-            Local::Dialed(Err(why)) => {
+            Local::Dialed(_, Err(why)) => {
                 self.tcp_dialing = false;
                 if self.mode == Some(PortMode::Stream) {
                     self.end(&format!("Unable to start port forwarding: {why}"));
                 }
             }
-            Local::TcpClosed => {
+            Local::TcpClosed(_) => {
                 self.tcp = None;
                 if self.mode == Some(PortMode::Stream) {
                     self.end("");
@@ -727,9 +748,22 @@ impl Agent {
         }
     }
 
-    /// Queue bytes as ≤1 KiB messages.
-    fn queue_bytes(&mut self, payload_type: PayloadType, bytes: &[u8]) {
-        for chunk in bytes.chunks(1024) {
+    /// Queue bytes as ≤1 KiB messages, topping up the last queued message of the same stream
+    /// first: the real agent reads its streams 1 KiB at a time, so its messages are full
+    /// (a 1,032-byte smux frame is not sent as 1,024 + 8).
+    fn queue_bytes(&mut self, payload_type: PayloadType, mut bytes: &[u8]) {
+        const FULL: usize = 1024;
+        let stream = matches!(payload_type, PayloadType::OUTPUT | PayloadType::STDERR);
+        if let Some((last_type, last)) = self.queue.back_mut()
+            && stream
+            && *last_type == payload_type
+            && last.len() < FULL
+        {
+            let take = (FULL - last.len()).min(bytes.len());
+            last.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        for chunk in bytes.chunks(FULL) {
             self.queue.push_back((payload_type, chunk.to_vec()));
         }
     }
@@ -756,11 +790,7 @@ impl Agent {
             tracing::debug!(session = %self.session_id, in_flight = self.reliable.in_flight(), queued = self.queue.len(), attached = self.out.is_some(), paused = self.paused, "agent: state");
         }
         if self.pacing {
-            let elapsed = now
-                .saturating_duration_since(self.last_refill)
-                .as_secs_f64();
-            self.tokens = (self.tokens + elapsed * 1000.0).min(1.0);
-            self.last_refill = now;
+            self.pacer.refill(now);
         }
         while self
             .delayed_acks
@@ -835,11 +865,8 @@ impl Agent {
         let now = Instant::now();
         // New output waits while the socket is backed up.
         while self.reliable.has_room() && self.outbox.len() < 8 {
-            if self.pacing {
-                if self.tokens < 1.0 {
-                    break;
-                }
-                self.tokens -= 1.0;
+            if self.pacing && !self.pacer.try_take() {
+                break;
             }
             let Some((payload_type, payload)) = self.queue.pop_front() else {
                 break;
@@ -1012,10 +1039,19 @@ fn short_channel_closed(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Which connection a TCP pump reports for.
+#[derive(Clone, Copy, Debug)]
+enum TcpTag {
+    /// A smux stream.
+    Stream(u32),
+    /// The single connection of basic or stream mode, by generation.
+    Single(u64),
+}
+
 fn spawn_tcp(
     socket: TcpStream,
     tx: mpsc::Sender<Local>,
-    stream: Option<u32>,
+    tag: TcpTag,
 ) -> mpsc::UnboundedSender<Vec<u8>> {
     let (mut reader, mut writer) = socket.into_split();
     let (write_tx, mut write_rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -1033,9 +1069,9 @@ fn spawn_tcp(
             match reader.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let local = match stream {
-                        Some(id) => Local::StreamData(id, buf[..n].to_vec()),
-                        None => Local::Output(buf[..n].to_vec()),
+                    let local = match tag {
+                        TcpTag::Stream(id) => Local::StreamData(id, buf[..n].to_vec()),
+                        TcpTag::Single(generation) => Local::TcpData(generation, buf[..n].to_vec()),
                     };
                     if tx.send(local).await.is_err() {
                         return;
@@ -1044,9 +1080,9 @@ fn spawn_tcp(
             }
         }
         let _ = tx
-            .send(match stream {
-                Some(id) => Local::StreamEnded(id),
-                None => Local::TcpClosed,
+            .send(match tag {
+                TcpTag::Stream(id) => Local::StreamEnded(id),
+                TcpTag::Single(generation) => Local::TcpClosed(generation),
             })
             .await;
     });
