@@ -118,7 +118,8 @@ impl Drop for Tunnel {
 /// A connection handed to a worker.
 type Handoff = TcpStream;
 
-/// How busy each worker is: open connections, for the least-busy choice.
+/// How busy each worker is: connections handed to it and not yet closed, for the least-busy
+/// choice.
 struct WorkerSlot {
     connections: mpsc::Sender<Handoff>,
     load: Arc<AtomicUsize>,
@@ -200,12 +201,16 @@ async fn accept(
         let _ = socket.set_nodelay(true);
         stats.connections.fetch_add(1, Ordering::Relaxed);
         // The least busy session takes it; in basic mode an idle one if any (else it queues).
+        // Its load counts the connection from now, so a burst of connections spreads over the
+        // pool instead of all going to the session that was idle when the burst began.
         let chosen = slots
             .iter()
-            .min_by_key(|s| (s.load.load(Ordering::Relaxed), s.basic))
-            .map(|s| s.connections.clone());
+            .min_by_key(|s| (s.load.load(Ordering::Relaxed), s.basic));
         if let Some(slot) = chosen {
-            let _ = slot.send(socket).await;
+            slot.load.fetch_add(1, Ordering::Relaxed);
+            if slot.connections.send(socket).await.is_err() {
+                slot.load.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -348,7 +353,6 @@ impl Worker {
                 socket = connections.recv() => {
                     let Some(socket) = socket else { return true };
                     let stream = mux.open();
-                    self.load.fetch_add(1, Ordering::Relaxed);
                     self.stats.open.fetch_add(1, Ordering::Relaxed);
                     writers.insert(stream, spawn_connection(socket, stream, local_tx.clone()));
                 }
@@ -452,7 +456,6 @@ impl Worker {
                     },
                 }
             };
-            self.load.fetch_add(1, Ordering::Relaxed);
             self.stats.open.fetch_add(1, Ordering::Relaxed);
             let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(64);
             let to_local = spawn_connection(socket, 0, local_tx);

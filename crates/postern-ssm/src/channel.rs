@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::frame::{
     self, DigestCheck, FLAGS_ACK, Frame, FrameError, MessageId, MessageType, PayloadType,
 };
+use crate::pacer::Pacer;
 use crate::payload::{
     ACTION_FAILED, ACTION_SUCCESS, ACTION_UNSUPPORTED, Acknowledgement, ChannelClosed, Flag,
     HandshakeComplete, HandshakeRequest, HandshakeResponse, ProcessedAction, SessionTypeRequest,
@@ -231,7 +232,7 @@ pub struct Channel {
     paced: VecDeque<Vec<u8>>,
     /// Frames ready to write now (acks, retransmissions, paced messages).
     transmit: VecDeque<Vec<u8>>,
-    pacer_next: Option<Instant>,
+    pacer: Pacer,
     rtt: RttEstimator,
     expected: i64,
     reorder: BTreeMap<i64, Frame>,
@@ -274,6 +275,7 @@ impl Channel {
         ids: impl FnMut() -> [u8; 16] + Send + 'static,
     ) -> Self {
         Self {
+            pacer: Pacer::new(config.pace_per_second),
             config,
             ids: Box::new(ids),
             clock_anchor: (now, wall_ms),
@@ -281,7 +283,6 @@ impl Channel {
             unacked: VecDeque::new(),
             paced: VecDeque::new(),
             transmit: VecDeque::new(),
-            pacer_next: None,
             rtt: RttEstimator::new(),
             expected: 0,
             reorder: BTreeMap::new(),
@@ -334,7 +335,7 @@ impl Channel {
             .filter(|_| !self.paused)
             .map(|head| head.last_sent + self.rtt.rto());
         let pace = (!self.paced.is_empty())
-            .then_some(self.pacer_next)
+            .then(|| self.pacer.next_slot())
             .flatten();
         match (resend, pace) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -399,24 +400,8 @@ impl Channel {
     }
 
     fn release_paced(&mut self, now: Instant) {
-        let Some(rate) = self.config.pace_per_second.filter(|r| *r > 0) else {
-            self.transmit.extend(self.paced.drain(..));
-            return;
-        };
-        let interval = Duration::from_secs(1) / rate;
-        while !self.paced.is_empty() {
-            // Keep the schedule when the driver woke a little late; after an idle spell start
-            // afresh, so no credit is banked for a burst.
-            let slot = match self.pacer_next {
-                Some(next) if next > now => break,
-                Some(next) if now.saturating_duration_since(next) < interval => next,
-                _ => now,
-            };
-            if let Some(bytes) = self.paced.pop_front() {
-                self.transmit.push_back(bytes);
-            }
-            self.pacer_next = Some(slot + interval);
-        }
+        let released = self.pacer.release(now, self.paced.len());
+        self.transmit.extend(self.paced.drain(..released));
     }
 
     // ------------------------------------------------------------------------------------------

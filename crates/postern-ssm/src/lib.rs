@@ -5,6 +5,7 @@
 //! - [`payload`]: the control payloads (acknowledgements, handshake, sizes, flags, exit codes).
 //! - [`channel`]: the client's [`channel::Channel`], fed with received frames, local input and
 //!   the time, and polled for frames to send, events and its next deadline.
+//! - [`pacer`]: the schedule outgoing stream messages keep to.
 //! - [`port`]: how a port session carries bytes, decided from the agent version.
 //! - [`smux`]: the client side of smux v1, which multiplexes port-forwarding streams over the
 //!   channel's Output byte stream.
@@ -19,6 +20,7 @@
 
 pub mod channel;
 pub mod frame;
+pub mod pacer;
 pub mod payload;
 pub mod port;
 pub mod smux;

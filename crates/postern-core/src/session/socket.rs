@@ -110,7 +110,9 @@ pub async fn dial(
             request.headers_mut().insert(name, value);
         }
     }
-    let connect = tokio_tungstenite::connect_async(request);
+    // Nagle off: a keystroke's frame and its acknowledgement go out at once, not after the
+    // previous segment's delayed ACK (about 40 ms each way).
+    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
     let (mut socket, _) = tokio::time::timeout(DIAL_TIMEOUT, connect)
         .await
         .map_err(|_| DialError::Timeout)?
