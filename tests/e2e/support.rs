@@ -119,6 +119,28 @@ pub fn instance(team: &str) -> String {
         .expect("the default world has such an instance")
 }
 
+/// An online instance of the demo account (us-east-1, a team the developer role reaches) with
+/// the given agent version.
+pub fn instance_with_agent(version: &str) -> String {
+    use postern_sandbox::scenario::{InstanceState, SsmStatus};
+    postern_sandbox::Scenario::default_world()
+        .fleet
+        .instances
+        .into_iter()
+        .find(|i| {
+            i.account == "210987654321"
+                && i.region == "us-east-1"
+                && i.state == InstanceState::Running
+                && i.ssm == SsmStatus::Online
+                && i.agent_version == version
+                && i.tags
+                    .get("team")
+                    .is_some_and(|t| t == "payments" || t == "search")
+        })
+        .map(|i| i.id)
+        .unwrap_or_else(|| panic!("no reachable instance with agent {version}"))
+}
+
 /// Give every session started from now on these websocket faults.
 pub fn arm_faults_for_next_sessions(sandbox: &Sandbox, faults: postern_sandbox::agent::Faults) {
     sandbox.set_faults_for_new_sessions(Some(faults));

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use postern_core::session::{PortMode, SessionOptions};
 use postern_core::tunnel::{self, TunnelSpec};
-use postern_e2e::{DEVELOPER, echo_server, role_credentials, sandbox, ssm_access};
+use postern_e2e::{
+    DEVELOPER, echo_server, instance_with_agent, role_credentials, sandbox, ssm_access,
+};
 use postern_sandbox::agent::Faults;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,28 +75,6 @@ fn spec(target: &str, port: u16, pool: usize) -> TunnelSpec {
         local: "127.0.0.1:0".parse().expect("addr"),
         pool,
     }
-}
-
-/// An online instance of the demo account (us-east-1, a team the developer role reaches) with
-/// the given agent version.
-fn instance_with_agent(version: &str) -> String {
-    use postern_sandbox::scenario::{InstanceState, SsmStatus};
-    postern_sandbox::Scenario::default_world()
-        .fleet
-        .instances
-        .into_iter()
-        .find(|i| {
-            i.account == "210987654321"
-                && i.region == "us-east-1"
-                && i.state == InstanceState::Running
-                && i.ssm == SsmStatus::Online
-                && i.agent_version == version
-                && i.tags
-                    .get("team")
-                    .is_some_and(|t| t == "payments" || t == "search")
-        })
-        .map(|i| i.id)
-        .unwrap_or_else(|| panic!("no reachable instance with agent {version}"))
 }
 
 const MIB: usize = 1024 * 1024;
@@ -169,57 +149,192 @@ async fn a_pool_spreads_connections_over_sessions() {
     tunnel.close().await;
 }
 
-/// Start a tunnel whose session gets `faults`, then push `connections` × `size` through it.
-async fn under_faults(faults: Faults, connections: usize, size: usize) {
+/// Push `connections` × `size` through a tunnel of `pool` sessions to `target`, every session
+/// started with `faults` on its websocket.
+async fn under_faults(target: &str, pool: usize, faults: Faults, connections: usize, size: usize) {
     let sandbox = sandbox().await;
     let credentials = role_credentials(&sandbox, DEVELOPER, "demo").await;
     let access = ssm_access(&sandbox, credentials);
     let port = echo_server().await;
-    // Faults are per session: arm them for every session this role starts, through a wrapper
-    // that sets them as soon as the session id is known (the sandbox reads them per connection).
-    let target = postern_e2e::instance("payments");
     postern_e2e::arm_faults_for_next_sessions(&sandbox, faults);
-    let tunnel = tunnel::open(&access, spec(&target, port, 1), loopback_options())
+    let tunnel = tunnel::open(&access, spec(target, port, pool), loopback_options())
         .await
         .expect("tunnel");
     many(tunnel.local_addr(), connections, size).await;
     tunnel.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_websocket_killed_three_times_mid_transfer_loses_nothing() {
-    under_faults(
-        Faults {
-            drop_socket_after: Some(3000),
-            drop_socket_times: 3,
-            ..Faults::default()
-        },
-        16,
-        8 * MIB,
-    )
-    .await;
+fn killed_three_times() -> Faults {
+    Faults {
+        drop_socket_after: Some(3000),
+        drop_socket_times: 3,
+        ..Faults::default()
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stalled_websocket_is_noticed_and_resumed() {
-    under_faults(
-        Faults {
-            stall_after: Some(4000),
-            ..Faults::default()
-        },
-        16,
-        8 * MIB,
-    )
-    .await;
+fn stalled_once() -> Faults {
+    Faults {
+        stall_after: Some(4000),
+        ..Faults::default()
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_percent_of_frames_dropped_duplicated_and_reordered_lose_nothing() {
-    let faults = Faults {
+fn lossy() -> Faults {
+    Faults {
         drop_rate: 0.02,
         duplicate_rate: 0.02,
         reorder_rate: 0.02,
         ..Faults::default()
+    }
+}
+
+/// The two ways a port session carries bytes: smux (many connections per session) and the
+/// single-connection mode of agents older than smux (connections take turns; a pool of four
+/// sessions carries four at a time).
+fn smux() -> (String, usize) {
+    (postern_e2e::instance("payments"), 1)
+}
+
+fn basic() -> (String, usize) {
+    (instance_with_agent("3.0.100.0"), 4)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_websocket_killed_three_times_mid_transfer_loses_nothing() {
+    let (target, pool) = smux();
+    under_faults(&target, pool, killed_three_times(), 16, 8 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_websocket_is_noticed_and_resumed() {
+    let (target, pool) = smux();
+    under_faults(&target, pool, stalled_once(), 16, 8 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_percent_of_frames_dropped_duplicated_and_reordered_lose_nothing() {
+    let (target, pool) = smux();
+    under_faults(&target, pool, lossy(), 16, 8 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_concurrent_connections_in_single_connection_mode() {
+    let (target, pool) = basic();
+    under_faults(&target, pool, Faults::default(), 16, 8 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_connection_mode_survives_a_killed_a_stalled_and_a_lossy_websocket() {
+    let (target, pool) = basic();
+    for faults in [killed_three_times(), stalled_once(), lossy()] {
+        under_faults(&target, pool, faults, 8, 8 * MIB).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `make soak`: the same at 64 MiB per connection, and a tunnel left idle for an hour.
+
+/// MiB per connection in the soak runs (`POSTERN_SOAK_MIB` to change).
+fn soak_size() -> usize {
+    std::env::var("POSTERN_SOAK_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+        * MIB
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "soak: make soak"]
+async fn soak_sixteen_connections_of_64_mib_in_both_modes() {
+    for (target, pool) in [smux(), basic()] {
+        under_faults(&target, pool, Faults::default(), 16, soak_size()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "soak: make soak"]
+async fn soak_64_mib_connections_through_killed_stalled_and_lossy_websockets() {
+    for (target, pool) in [smux(), basic()] {
+        for faults in [killed_three_times(), stalled_once(), lossy()] {
+            under_faults(&target, pool, faults, 16, soak_size()).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "soak: make soak"]
+async fn soak_a_tunnel_idle_for_an_hour_carries_the_next_connection() {
+    use std::sync::Arc;
+
+    use postern_core::aws::AwsAccess;
+    use postern_core::credentials::{Environment, Resolver, Selection};
+    use postern_core::keychain::{AccessKeys, Keychain, Secret};
+    use postern_core::mfa::{MfaPrompt, MfaRequest, PromptFuture};
+    use postern_core::paths::Paths;
+    use postern_core::profile::{ConfigFiles, Profiles};
+
+    /// Gives the sandbox's current code.
+    struct Device(Arc<postern_sandbox::Sandbox>);
+    impl MfaPrompt for Device {
+        fn ask<'a>(&'a self, request: &'a MfaRequest) -> PromptFuture<'a> {
+            let code = self.0.mfa_code(&request.serial).unwrap_or_default();
+            Box::pin(async move { Ok(code) })
+        }
+    }
+
+    postern_e2e::require_keychain();
+    let idle = Duration::from_secs(
+        std::env::var("POSTERN_SOAK_IDLE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3600),
+    );
+    // Credentials as the app has them: refreshed as they expire (a role lasts an hour).
+    let sandbox = Arc::new(sandbox().await);
+    let home = postern_e2e::TempDir::new("soak-idle");
+    let files = ConfigFiles {
+        config: home.join("config"),
+        credentials: home.join("credentials"),
     };
-    under_faults(faults, 16, 8 * MIB).await;
+    std::fs::write(&files.config, postern_e2e::demo_config(&sandbox)).expect("config");
+    let paths = Paths::at(&home.join("postern"));
+    let demo = sandbox.demo().expect("demo");
+    let keychain = Keychain::os(&paths);
+    keychain
+        .set_access_keys(
+            "demo",
+            &AccessKeys {
+                access_key_id: demo.access_key_id.clone(),
+                secret_access_key: Secret::new(demo.secret_access_key.clone()),
+            },
+        )
+        .expect("keychain");
+    let resolver = Arc::new(Resolver::new(
+        Profiles::load(&files).expect("config"),
+        keychain,
+        paths,
+        postern_core::settings::Settings::default(),
+        Environment {
+            endpoint_url: Some(sandbox.endpoint()),
+            ..Environment::default()
+        },
+        Arc::new(Device(sandbox.clone())),
+    ));
+    let access = AwsAccess::new(resolver, Selection::Profile("developer".into()), None)
+        .await
+        .expect("access");
+    let port = echo_server().await;
+    let tunnel = tunnel::open(
+        &access.ssm(),
+        spec(&postern_e2e::instance("payments"), port, 1),
+        loopback_options(),
+    )
+    .await
+    .expect("tunnel");
+    let (sent, received) = echo_through(tunnel.local_addr(), MIB, 3).await;
+    assert_eq!(sent, received);
+    tokio::time::sleep(idle).await;
+    let (sent, received) = echo_through(tunnel.local_addr(), MIB, 5).await;
+    assert_eq!(sent, received, "the connection after {idle:?} idle");
+    tunnel.close().await;
 }
