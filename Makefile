@@ -104,12 +104,17 @@ test-desktop: ui ## WebDriver tests of the desktop window under Xvfb
 # Long checks, kept out of `make test`
 
 .PHONY: bench
-bench: ## Benchmarks, printed as ratios against baselines measured in the same run
-	@echo "No benchmarks yet: the tunnel and credential benchmarks land with issues 3 and 4."
+bench: ui ## Benchmarks (release build), printed as ratios against baselines measured in the same run
+	.ci/deps venv
+	cargo build --release --locked -p postern-cli --bin postern
+	.ci/with-keychain cargo bench --locked -p postern-e2e --bench postern
 
+# The tunnel checks at 64 MiB per connection (POSTERN_SOAK_MIB=N), and a tunnel left idle for an
+# hour (POSTERN_SOAK_IDLE_SECS=N) that must still carry the next connection.
 .PHONY: soak
-soak: ## Long-running checks (hour-long tunnels, 64 MiB transfers)
-	@echo "No soak checks yet: the tunnel soak lands with issue 3."
+soak: ui ## Long-running checks (64 MiB tunnels in both port modes and under faults, an idle hour)
+	cargo build --workspace --bins --locked
+	.ci/with-keychain cargo test --locked -p postern-e2e --test e2e soak_ -- --ignored --nocapture --test-threads=1
 
 .PHONY: fuzz
 FUZZ_CASES ?= 300000

@@ -1,0 +1,121 @@
+//! `make bench`: Postern's numbers, each printed as a ratio against a baseline measured in the
+//! same run on the same machine (never a timed assertion).
+//!
+//! - tunnel: throughput on loopback, unpaced against raw TCP, paced against the pacing bucket
+//!   alone, a pool of sessions against one;
+//! - latency: session start and keystroke echo against a local PTY;
+//! - identity: reading a 2,000-profile config against botocore, switching roles against
+//!   `aws sts assume-role`.
+//!
+//! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity]…` runs some of them
+//! (the identity part needs `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
+//! which `make bench` provides).
+#![forbid(unsafe_code)]
+
+mod identity;
+mod latency;
+mod tunnel;
+
+use std::fmt::Write as _;
+
+/// One measured figure and its baseline.
+pub(crate) struct Row {
+    pub(crate) what: String,
+    pub(crate) value: String,
+    pub(crate) baseline: String,
+    pub(crate) ratio: f64,
+    /// `(at least, phrase)`: the target for the ratio, if it sets one.
+    pub(crate) target: Option<(f64, &'static str)>,
+}
+
+impl Row {
+    pub(crate) fn new(
+        what: impl Into<String>,
+        value: impl Into<String>,
+        baseline: impl Into<String>,
+        ratio: f64,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            value: value.into(),
+            baseline: baseline.into(),
+            ratio,
+            target: None,
+        }
+    }
+
+    pub(crate) fn target(mut self, at_least: f64, phrase: &'static str) -> Self {
+        self.target = Some((at_least, phrase));
+        self
+    }
+}
+
+/// MiB/s of `bytes` in `seconds`.
+pub(crate) fn mib_per_s(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / seconds
+}
+
+/// The median of `samples` (sorted in place).
+pub(crate) fn median(samples: &mut [f64]) -> f64 {
+    percentile(samples, 0.5)
+}
+
+/// The `p` quantile of `samples` (sorted in place), nearest rank.
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_by(f64::total_cmp);
+    let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |part: &str| wanted.is_empty() || wanted.iter().any(|w| w == part);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        if want("tunnel") {
+            rows.extend(tunnel::run().await);
+        }
+        if want("latency") {
+            rows.extend(latency::run().await);
+        }
+        if want("identity") {
+            rows.extend(identity::run().await);
+        }
+    });
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "\n{:<58} {:>18} {:>22} {:>9}  target",
+        "measure", "Postern", "baseline", "ratio"
+    );
+    let mut missed = 0;
+    for row in &rows {
+        let verdict = match row.target {
+            Some((at_least, phrase)) if row.ratio >= at_least => format!("{phrase}: met"),
+            Some((_, phrase)) => {
+                missed += 1;
+                format!("{phrase}: NOT MET")
+            }
+            None => String::new(),
+        };
+        let _ = writeln!(
+            report,
+            "{:<58} {:>18} {:>22} {:>8.2}×  {verdict}",
+            row.what, row.value, row.baseline, row.ratio
+        );
+    }
+    print!("{report}");
+    if missed > 0 {
+        println!("\n{missed} target(s) not met.");
+    }
+}
