@@ -37,6 +37,7 @@ pub(crate) fn add(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     )?;
     let known = resolver.profiles().get(profile).is_some();
     println!("Stored {id} for profile {profile} in the keychain.");
+    forget_sessions(resolver)?;
     if !known {
         println!(
             "There is no [profile {profile}] in your AWS config yet: add one (with region and mfa_serial) to use it."
@@ -74,6 +75,7 @@ pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
             secret_access_key: Secret::new(secret_text),
         },
     )?;
+    forget_sessions(resolver)?;
     let mut lines = [id.line, secret.line];
     lines.sort_unstable();
     println!(
@@ -93,10 +95,20 @@ pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// Sessions made with other keys must not outlive them: forget every cached session.
+fn forget_sessions(resolver: &Resolver) -> anyhow::Result<()> {
+    let forgotten = resolver.logout()?;
+    if forgotten > 0 {
+        println!("Forgot {forgotten} cached session(s) made with the previous keys.");
+    }
+    Ok(())
+}
+
 /// `postern keys remove PROFILE`.
 pub(crate) fn remove(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     if resolver.keychain().remove_access_keys(profile)? {
         println!("Removed the keys of profile {profile} from the keychain.");
+        forget_sessions(resolver)?;
         Ok(0)
     } else {
         println!("The keychain holds no keys for profile {profile}.");

@@ -6,8 +6,8 @@
 //!   `keys/<profile>`;
 //! - [`SessionCredentials`] of an MFA session (GetSessionToken), entry `mfa/<digest>`, keyed by
 //!   the long-lived key id and the MFA device, so every role reached from those keys uses it;
-//! - [`SessionCredentials`] of an assumed role, entry `role/<digest>`, keyed by the role, its
-//!   parameters and the credentials that assumed it.
+//! - [`SessionCredentials`] of an assumed role, entry `role/<digest>`, keyed by the chain of
+//!   profiles and roles that leads to it, so switching back to a role is one read.
 //!
 //! Entries live under the keychain service of [`Paths::keychain_service`]. The store is the
 //! platform's own: macOS Keychain, Windows Credential Manager, the Secret Service on Linux
@@ -375,7 +375,7 @@ impl Keychain {
         format!("mfa/{}", digest(&[access_key_id, serial]))
     }
 
-    /// The entry of a role assumed with `parts` (the role, its parameters, the source key id).
+    /// The entry of a role assumed with `parts` (where its chain starts, and each hop).
     pub fn role_session_name(parts: &[&str]) -> String {
         format!("role/{}", digest(parts))
     }

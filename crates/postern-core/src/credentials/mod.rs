@@ -48,7 +48,7 @@ use self::sts::{AssumeRole, Sts, StsFailure};
 use crate::keychain::{AccessKeys, Keychain, KeychainError, Secret, SessionCredentials};
 use crate::mfa::{MfaCode, MfaPrompt, MfaRequest, PromptError, Retry};
 use crate::paths::Paths;
-use crate::profile::{Base, Profile, ProfileError, ProfileKind, Profiles, RoleProfile};
+use crate::profile::{Base, Chain, Profile, ProfileError, ProfileKind, Profiles, RoleProfile};
 use crate::settings::{Settings, SettingsError, State};
 
 /// Credentials AWS accepts.
@@ -425,7 +425,7 @@ impl Resolver {
                 region: self.env.region.clone(),
             });
         };
-        let walk = self.walk(&name).await?;
+        let walk = self.walk_retrying_expired(&name, true).await?;
         Ok(Resolved {
             credentials: walk.credentials,
             region: self.region(&name),
@@ -443,7 +443,7 @@ impl Resolver {
         let Some(name) = self.profile_name(selection)? else {
             return Ok(None);
         };
-        Ok(self.walk(&name).await?.mfa)
+        Ok(self.walk_retrying_expired(&name, false).await?.mfa)
     }
 
     /// Who the credentials of `selection` belong to: `(account, arn, user id)`.
@@ -516,9 +516,45 @@ impl Resolver {
         expires > self.clock.now() + REFRESH_MARGIN
     }
 
-    /// Follow `name`'s chain from its base outward.
-    async fn walk(&self, name: &str) -> Result<Walk, CredentialError> {
+    /// [`Self::walk`]; when AWS calls a cached session expired that Postern thought fresh (the
+    /// machine's clock is off, or the session was revoked), once more without the cache.
+    async fn walk_retrying_expired(
+        &self,
+        name: &str,
+        shortcut: bool,
+    ) -> Result<Walk, CredentialError> {
+        match self.walk(name, true, shortcut).await {
+            Err(CredentialError::Expired { message }) => {
+                tracing::warn!(
+                    "AWS says a cached session has expired ({message}); getting a new one (is this machine's clock right?)"
+                );
+                self.walk(name, false, shortcut).await
+            }
+            other => other,
+        }
+    }
+
+    /// Follow `name`'s chain from its base outward, using cached sessions if `trust_cache`.
+    /// With `shortcut`, a fresh cached session of the requested role is used at once (one
+    /// keychain read: switching back to a role costs nothing more).
+    async fn walk(
+        &self,
+        name: &str,
+        trust_cache: bool,
+        shortcut: bool,
+    ) -> Result<Walk, CredentialError> {
         let chain = self.profiles.chain(name)?;
+        let entries = self.role_entries(&chain);
+        if shortcut
+            && let Some(top) = entries.last()
+            && let Some(session) = self.cached(top, trust_cache)?
+        {
+            self.note_use(name);
+            return Ok(Walk {
+                credentials: AwsCredentials::from_session(session),
+                mfa: None,
+            });
+        }
         let requested = self.profiles.get(name);
         let base_profile = match chain.base {
             Base::Profile(p) => Some(p),
@@ -554,7 +590,7 @@ impl Resolver {
             if credentials.is_long_lived() {
                 let profile = base_profile.map_or(name, |p| p.name.as_str());
                 let session = self
-                    .mfa_session(&sts, &credentials, &serial, profile)
+                    .mfa_session(&sts, &credentials, &serial, profile, trust_cache)
                     .await?;
                 mfa = Some((serial, session.expiry()));
                 credentials = AwsCredentials::from_session(session);
@@ -564,9 +600,12 @@ impl Resolver {
                 needs_code_on_first_role = Some(serial);
             }
         }
+        if chain.roles.is_empty() {
+            self.note_use(name);
+            return Ok(Walk { credentials, mfa });
+        }
         let session_name = self.session_name(&sts, &credentials, base_profile).await?;
-        let mut chained = credentials.arn.as_deref().is_some_and(is_role_arn);
-        for role_profile in chain.roles.iter().rev() {
+        for (index, (role_profile, entry)) in chain.roles.iter().rev().zip(&entries).enumerate() {
             let Some(role) = role_profile.role() else {
                 continue;
             };
@@ -574,26 +613,66 @@ impl Resolver {
                 .role_session_name
                 .clone()
                 .unwrap_or_else(|| session_name.clone());
-            let session = self
-                .role(
-                    &sts,
-                    role_profile,
-                    role,
-                    &credentials,
-                    &name,
-                    chained,
-                    needs_code_on_first_role.take(),
-                )
-                .await?;
+            let hop = Hop {
+                profile: role_profile,
+                role,
+                entry,
+                source: &credentials,
+                session_name: &name,
+                chained: index > 0,
+                code_for: needs_code_on_first_role.take(),
+            };
+            let session = self.role(&sts, hop, trust_cache).await?;
             credentials = AwsCredentials::from_session(session);
-            chained = true;
         }
+        self.note_use(name);
+        Ok(Walk { credentials, mfa })
+    }
+
+    /// The keychain entries of the chain's roles, from the base outward. Each is named after
+    /// everything that makes its credentials: where the chain starts, and every hop up to it
+    /// (profile, role, external id, configured session name, duration). Changing any of them in
+    /// the config makes a new entry; changing keys (`postern keys`) forgets all sessions.
+    fn role_entries(&self, chain: &Chain<'_>) -> Vec<String> {
+        let mut parts: Vec<String> = vec![match chain.base {
+            Base::Profile(p) => format!("profile:{}", p.name),
+            Base::Environment => format!(
+                "env:{}",
+                self.env.access_key_id.as_deref().unwrap_or_default()
+            ),
+            Base::Ec2InstanceMetadata => "ec2".into(),
+            Base::EcsContainer => "ecs".into(),
+        }];
+        let mut entries = Vec::new();
+        for (index, profile) in chain.roles.iter().rev().enumerate() {
+            let Some(role) = profile.role() else {
+                continue;
+            };
+            let configured_name = role
+                .role_session_name
+                .as_deref()
+                .or(self.settings.session_name.as_deref())
+                .unwrap_or_default();
+            parts.extend([
+                profile.name.clone(),
+                role.role_arn.as_str().to_owned(),
+                role.external_id.clone().unwrap_or_default(),
+                configured_name.to_owned(),
+                role_duration(role, index > 0).to_string(),
+            ]);
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            entries.push(Keychain::role_session_name(&refs));
+        }
+        entries
+    }
+
+    /// Put `name` first among the recents.
+    fn note_use(&self, name: &str) {
         if let Err(error) = State::update(&self.paths, |state| {
             state.used(name, unix(self.clock.now()))
         }) {
             tracing::debug!(%error, "could not note the profile as recently used");
         }
-        Ok(Walk { credentials, mfa })
     }
 
     /// A base profile's own credentials: keychain, credentials file, credential_process.
@@ -662,18 +741,19 @@ impl Resolver {
         keys: &AwsCredentials,
         serial: &str,
         profile: &str,
+        trust_cache: bool,
     ) -> Result<SessionCredentials, CredentialError> {
         let entry = Keychain::mfa_session_name(&keys.access_key_id, serial);
-        if let Some(session) = self.cached(&entry)? {
+        if let Some(session) = self.cached(&entry, trust_cache)? {
             return Ok(session);
         }
         let asking = self.device(&entry, |d| d.asking.clone());
         let _in_process = asking.lock().await;
-        if let Some(session) = self.cached(&entry)? {
+        if let Some(session) = self.cached(&entry, trust_cache)? {
             return Ok(session);
         }
         let _across_processes = self.lock_device(&entry, serial).await?;
-        if let Some(session) = self.cached(&entry)? {
+        if let Some(session) = self.cached(&entry, trust_cache)? {
             return Ok(session);
         }
         let user_arn = self.caller_arn(sts, keys, Some(profile)).await.ok();
@@ -743,8 +823,15 @@ impl Resolver {
         }
     }
 
-    /// Read a cached session that is still fresh.
-    fn cached(&self, entry: &str) -> Result<Option<SessionCredentials>, KeychainError> {
+    /// Read a cached session that is still fresh (none when the cache is not to be trusted).
+    fn cached(
+        &self,
+        entry: &str,
+        trust: bool,
+    ) -> Result<Option<SessionCredentials>, KeychainError> {
+        if !trust {
+            return Ok(None);
+        }
         Ok(self
             .keychain
             .session(entry)?
@@ -859,32 +946,24 @@ impl Resolver {
         Ok(sanitize_session_name(name))
     }
 
-    /// A role's credentials: cached, or assumed with `source`.
-    #[allow(clippy::too_many_arguments)]
+    /// A role's credentials: cached, or assumed with the hop's source credentials.
     async fn role(
         &self,
         sts: &Sts,
-        profile: &Profile,
-        role: &RoleProfile,
-        source: &AwsCredentials,
-        session_name: &str,
-        chained: bool,
-        code_for: Option<String>,
+        hop: Hop<'_>,
+        trust_cache: bool,
     ) -> Result<SessionCredentials, CredentialError> {
-        let configured = role.duration_seconds.unwrap_or(3600);
-        let duration = if chained {
-            configured.min(CHAINED_ROLE_LIMIT)
-        } else {
-            configured
-        };
-        let entry = Keychain::role_session_name(&[
-            role.role_arn.as_str(),
-            role.external_id.as_deref().unwrap_or(""),
+        let Hop {
+            profile,
+            role,
+            entry,
+            source,
             session_name,
-            &duration.to_string(),
-            &source.access_key_id,
-        ]);
-        if let Some(session) = self.cached(&entry)? {
+            chained,
+            code_for,
+        } = hop;
+        let duration = role_duration(role, chained);
+        if let Some(session) = self.cached(entry, trust_cache)? {
             return Ok(session);
         }
         let arn = role.role_arn.as_str();
@@ -938,9 +1017,38 @@ impl Resolver {
                 Err(failure) => return Err(failure.into_error("AssumeRole")),
             }
         };
-        self.keychain.set_session(&entry, &session)?;
+        self.keychain.set_session(entry, &session)?;
         Ok(session)
     }
+}
+
+/// How long a role is asked for: its `duration_seconds` (an hour by default), at most an hour
+/// when it is chained from another role.
+fn role_duration(role: &RoleProfile, chained: bool) -> u32 {
+    let configured = role.duration_seconds.unwrap_or(3600);
+    if chained {
+        configured.min(CHAINED_ROLE_LIMIT)
+    } else {
+        configured
+    }
+}
+
+/// One role on the way to a profile's credentials.
+struct Hop<'a> {
+    /// The role's profile.
+    profile: &'a Profile,
+    /// The role.
+    role: &'a RoleProfile,
+    /// Its keychain entry.
+    entry: &'a str,
+    /// The credentials that assume it.
+    source: &'a AwsCredentials,
+    /// RoleSessionName and SourceIdentity.
+    session_name: &'a str,
+    /// Whether `source` is itself a role's (a chain: one hour at most).
+    chained: bool,
+    /// The MFA device whose code this AssumeRole must carry (temporary source credentials).
+    code_for: Option<String>,
 }
 
 /// Why asking for and using a code failed.
@@ -964,10 +1072,6 @@ impl CodeFailure {
             CodeFailure::Sts(e) => e.into_error(operation),
         }
     }
-}
-
-fn is_role_arn(arn: &str) -> bool {
-    arn.contains(":assumed-role/")
 }
 
 fn unix(at: SystemTime) -> u64 {
