@@ -7,14 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use postern_core::credentials::{Environment, Resolver, Selection};
-use postern_core::keychain::{AccessKeys, Keychain, Secret};
-use postern_core::mfa::{MfaPrompt, MfaRequest, PromptFuture};
-use postern_core::paths::Paths;
+use postern_core::credentials::Selection;
 use postern_core::profile::{ConfigFiles, Profiles};
-use postern_core::settings::Settings;
-use postern_e2e::{TempDir, demo_config, workspace_binary};
-use postern_sandbox::Sandbox;
+use postern_e2e::{TempDir, workspace_binary};
 
 use crate::{Row, median};
 
@@ -94,16 +89,6 @@ print(json.dumps(times[len(times) // 2]))
     .target(5.0, "≥ 5×")
 }
 
-/// Gives the sandbox's current code.
-struct Device(Arc<Sandbox>);
-
-impl MfaPrompt for Device {
-    fn ask<'a>(&'a self, request: &'a MfaRequest) -> PromptFuture<'a> {
-        let code = self.0.mfa_code(&request.serial).unwrap_or_default();
-        Box::pin(async move { Ok(code) })
-    }
-}
-
 fn timed(mut command: Command) -> f64 {
     let start = Instant::now();
     let out = command.stdin(Stdio::null()).output().expect("run");
@@ -124,41 +109,22 @@ async fn role_switching(home: &TempDir) -> Vec<Row> {
         return Vec::new();
     }
     let sandbox = Arc::new(postern_e2e::sandbox().await);
-    let demo = sandbox.demo().expect("demo");
-    std::fs::write(home.join("aws-config"), demo_config(&sandbox)).expect("config");
-    let postern_home = home.join("postern");
-    let paths = Paths::at(&postern_home);
-    let keychain = Keychain::os(&paths);
-    keychain
-        .set_access_keys(
-            "demo",
-            &AccessKeys {
-                access_key_id: demo.access_key_id.clone(),
-                secret_access_key: Secret::new(demo.secret_access_key.clone()),
-            },
-        )
-        .expect("keychain");
     // The MFA session, made once: what `postern login` leaves behind.
-    let files = ConfigFiles {
-        config: home.join("aws-config"),
-        credentials: home.join("no-credentials"),
-    };
-    let resolver = Resolver::new(
-        Profiles::load(&files).expect("config"),
-        keychain,
-        paths,
-        Settings::default(),
-        Environment {
-            endpoint_url: Some(sandbox.endpoint()),
-            ..Environment::default()
-        },
-        Arc::new(Device(sandbox.clone())),
+    let resolver = postern_e2e::demo_resolver(
+        &sandbox,
+        home,
+        Arc::new(postern_e2e::SandboxDevice(sandbox.clone())),
     );
     let session = resolver
         .credentials(&Selection::Profile("demo".into()))
         .await
         .expect("MFA session")
         .credentials;
+    let postern_home = home.join("postern");
+    let files = ConfigFiles {
+        config: home.join("aws-config"),
+        credentials: home.join("aws-credentials"),
+    };
 
     let postern = workspace_binary("postern");
     let env = [

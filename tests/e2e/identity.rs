@@ -7,13 +7,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use postern_core::credentials::{Clock, CredentialError, Environment, Resolver, Selection};
-use postern_core::keychain::{AccessKeys, Keychain, Secret};
+use postern_core::credentials::{Clock, CredentialError, Resolver, Selection};
 use postern_core::mfa::{MfaPrompt, MfaRequest, PromptFuture, Retry};
 use postern_core::paths::Paths;
-use postern_core::profile::{ConfigFiles, Profiles};
-use postern_core::settings::{Settings, State};
-use postern_e2e::{DEMO_ROLES, TempDir, demo_config, require_keychain};
+use postern_core::settings::State;
+use postern_e2e::{DEMO_ROLES, TempDir, require_keychain};
 use postern_sandbox::Sandbox;
 
 /// Postern's view of time follows the sandbox's, so moving the sandbox's clock expires what
@@ -77,73 +75,30 @@ impl MfaPrompt for ScriptedUser {
     }
 }
 
-/// A sandbox on a clock the test moves, the demo user's keys in the keychain, the demo config.
+/// A sandbox, the demo user's keys in the keychain, the demo config; resolvers as fresh
+/// processes would build them, on the sandbox's clock.
 struct World {
     sandbox: Arc<Sandbox>,
     home: TempDir,
-    config: ConfigFiles,
 }
 
 impl World {
     async fn new() -> Self {
         require_keychain();
-        let clock = postern_sandbox::Clock::system();
-        let sandbox = Sandbox::builder(postern_sandbox::Scenario::default_world())
-            .clock(clock)
-            .start()
-            .await
-            .expect("sandbox");
-        let home = TempDir::new("identity");
-        let config = ConfigFiles {
-            config: home.join("aws-config"),
-            credentials: home.join("aws-credentials"),
-        };
-        std::fs::write(&config.config, demo_config(&sandbox)).expect("config");
-        let world = Self {
-            sandbox: Arc::new(sandbox),
-            home,
-            config,
-        };
-        let demo = world.sandbox.demo().expect("demo");
-        world
-            .keychain()
-            .set_access_keys(
-                "demo",
-                &AccessKeys {
-                    access_key_id: demo.access_key_id,
-                    secret_access_key: Secret::new(demo.secret_access_key),
-                },
-            )
-            .expect("store the demo keys in the keychain");
-        world
+        Self {
+            sandbox: Arc::new(postern_e2e::sandbox().await),
+            home: TempDir::new("identity"),
+        }
     }
 
     fn paths(&self) -> Paths {
         Paths::at(&self.home.join("postern"))
     }
 
-    fn keychain(&self) -> Keychain {
-        Keychain::os(&self.paths())
-    }
-
-    fn environment(&self) -> Environment {
-        Environment {
-            endpoint_url: Some(self.sandbox.endpoint()),
-            ..Environment::default()
-        }
-    }
-
-    /// A resolver as a fresh process would build it.
-    fn resolver(&self, user: &Arc<ScriptedUser>) -> Resolver {
-        Resolver::new(
-            Profiles::load(&self.config).expect("config"),
-            self.keychain(),
-            self.paths(),
-            Settings::default(),
-            self.environment(),
-            user.clone(),
-        )
-        .with_clock(Arc::new(SandboxClock(self.sandbox.clock().clone())))
+    /// A resolver as a fresh process would build it, asking `user` for codes.
+    fn resolver(&self, user: &Arc<impl MfaPrompt + 'static>) -> Resolver {
+        postern_e2e::demo_resolver(&self.sandbox, &self.home, user.clone())
+            .with_clock(Arc::new(SandboxClock(self.sandbox.clock().clone())))
     }
 
     fn advance(&self, seconds: i64) {
@@ -291,15 +246,7 @@ async fn wrong_malformed_and_reused_codes_are_asked_again() {
         first: used,
         world_clock: world.sandbox.clone(),
     });
-    let resolver = Resolver::new(
-        Profiles::load(&world.config).expect("config"),
-        world.keychain(),
-        world.paths(),
-        Settings::default(),
-        world.environment(),
-        replay.clone(),
-    )
-    .with_clock(Arc::new(SandboxClock(world.sandbox.clock().clone())));
+    let resolver = world.resolver(&replay);
     resolver
         .credentials(&Selection::Profile("developer".into()))
         .await

@@ -107,36 +107,8 @@ async fn aws_ssm_bridge_forwards_a_port_through_the_sandbox_agent_over_smux() {
     // An agent that speaks smux (3.3.1611.0 with this client version: smux, no keepalive).
     let target = instance("payments");
     let echo = echo_server().await;
-    let started = access
-        .client
-        .start_session()
-        .target(&target)
-        .document_name("AWS-StartPortForwardingSession")
-        .parameters("portNumber", vec![echo.to_string()])
-        .parameters("localPortNumber", vec!["0".into()])
-        .send()
-        .await
-        .expect("StartSession");
-    let config = SessionBuilder::new(&target)
-        .port_forward(echo)
-        .endpoint_policy(EndpointPolicy::AllowAny)
-        .into_config();
-    let session = Arc::new(
-        Session::attach(
-            started.session_id().expect("id"),
-            started.stream_url().expect("url"),
-            started.token_value().expect("token"),
-            config,
-        )
-        .await
-        .expect("attach"),
-    );
-    let forwarder = PortForwarder::bind(PortForwardConfig::default())
-        .await
-        .expect("bind");
-    let local = forwarder.local_addr();
-    let shutdown = ShutdownSignal::new();
-    let task = tokio::spawn(forwarder.forward(session.clone(), shutdown.clone()));
+    let bridge = BridgeTunnel::open(&access, &target, echo).await;
+    let local = bridge.local;
     let mut socket = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             if let Ok(socket) = tokio::net::TcpStream::connect(local).await {
@@ -155,9 +127,66 @@ async fn aws_ssm_bridge_forwards_a_port_through_the_sandbox_agent_over_smux() {
         .expect("echo in time")
         .expect("read");
     assert!(back == payload, "the echo through aws-ssm-bridge differs");
-    shutdown.shutdown();
-    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-    session.terminate().await.expect("terminate");
+    bridge.close().await;
+}
+
+/// The crate forwarding a local port to `port` on `target`: StartSession through the sandbox's
+/// API, then the crate's own session and forwarder.
+struct BridgeTunnel {
+    local: std::net::SocketAddr,
+    session: Arc<Session>,
+    shutdown: ShutdownSignal,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BridgeTunnel {
+    async fn open(access: &postern_core::session::SsmAccess, target: &str, port: u16) -> Self {
+        let started = access
+            .client
+            .start_session()
+            .target(target)
+            .document_name("AWS-StartPortForwardingSession")
+            .parameters("portNumber", vec![port.to_string()])
+            .parameters("localPortNumber", vec!["0".into()])
+            .send()
+            .await
+            .expect("StartSession");
+        let config = SessionBuilder::new(target)
+            .port_forward(port)
+            .endpoint_policy(EndpointPolicy::AllowAny)
+            .into_config();
+        let session = Arc::new(
+            Session::attach(
+                started.session_id().expect("id"),
+                started.stream_url().expect("url"),
+                started.token_value().expect("token"),
+                config,
+            )
+            .await
+            .expect("attach"),
+        );
+        let forwarder = PortForwarder::bind(PortForwardConfig::default())
+            .await
+            .expect("bind");
+        let local = forwarder.local_addr();
+        let shutdown = ShutdownSignal::new();
+        let forward = forwarder.forward(session.clone(), shutdown.clone());
+        let task = tokio::spawn(async move {
+            let _ = forward.await;
+        });
+        Self {
+            local,
+            session,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn close(self) {
+        self.shutdown.shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        let _ = self.session.terminate().await;
+    }
 }
 
 /// A server on 127.0.0.1 that records what one connection sends until it has been quiet for a
@@ -204,36 +233,8 @@ async fn against_an_agent_without_smux_the_crate_sends_smux_frames_and_postern_d
 
     // The crate.
     let (port, recorded) = recording_server().await;
-    let started = access
-        .client
-        .start_session()
-        .target(&target)
-        .document_name("AWS-StartPortForwardingSession")
-        .parameters("portNumber", vec![port.to_string()])
-        .parameters("localPortNumber", vec!["0".into()])
-        .send()
-        .await
-        .expect("StartSession");
-    let config = SessionBuilder::new(&target)
-        .port_forward(port)
-        .endpoint_policy(EndpointPolicy::AllowAny)
-        .into_config();
-    let session = Arc::new(
-        Session::attach(
-            started.session_id().expect("id"),
-            started.stream_url().expect("url"),
-            started.token_value().expect("token"),
-            config,
-        )
-        .await
-        .expect("attach"),
-    );
-    let forwarder = PortForwarder::bind(PortForwardConfig::default())
-        .await
-        .expect("bind");
-    let local = forwarder.local_addr();
-    let shutdown = ShutdownSignal::new();
-    let task = tokio::spawn(forwarder.forward(session.clone(), shutdown.clone()));
+    let bridge = BridgeTunnel::open(&access, &target, port).await;
+    let local = bridge.local;
     let mut socket = tokio::net::TcpStream::connect(local)
         .await
         .expect("connect");
@@ -258,9 +259,7 @@ async fn against_an_agent_without_smux_the_crate_sends_smux_frames_and_postern_d
         !reply.starts_with(b"SSH-2.0-probe"),
         "the banner reached the user through the crate: {reply:?}"
     );
-    shutdown.shutdown();
-    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    let _ = session.terminate().await;
+    bridge.close().await;
 
     // Postern on the same instance.
     let (port, recorded) = recording_server().await;

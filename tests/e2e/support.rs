@@ -101,8 +101,10 @@ pub fn ssm_access(sandbox: &Sandbox, credentials: Credentials) -> SsmAccess {
 /// The developer role of the demo account.
 pub const DEVELOPER: &str = "arn:aws:iam::210987654321:role/developer";
 
-/// An online instance of the demo account in us-east-1 whose team is `team`.
-pub fn instance(team: &str) -> String {
+/// The first online instance of the demo account in us-east-1 that `matches`.
+fn demo_instance(
+    matches: impl Fn(&postern_sandbox::scenario::InstanceSpec) -> bool,
+) -> Option<String> {
     use postern_sandbox::scenario::{InstanceState, SsmStatus};
     Scenario::default_world()
         .fleet
@@ -113,32 +115,27 @@ pub fn instance(team: &str) -> String {
                 && i.region == "us-east-1"
                 && i.state == InstanceState::Running
                 && i.ssm == SsmStatus::Online
-                && i.tags.get("team").is_some_and(|t| t == team)
+                && matches(i)
         })
         .map(|i| i.id)
+}
+
+/// An online instance of the demo account in us-east-1 whose team is `team`.
+pub fn instance(team: &str) -> String {
+    demo_instance(|i| i.tags.get("team").is_some_and(|t| t == team))
         .expect("the default world has such an instance")
 }
 
 /// An online instance of the demo account (us-east-1, a team the developer role reaches) with
 /// the given agent version.
 pub fn instance_with_agent(version: &str) -> String {
-    use postern_sandbox::scenario::{InstanceState, SsmStatus};
-    postern_sandbox::Scenario::default_world()
-        .fleet
-        .instances
-        .into_iter()
-        .find(|i| {
-            i.account == "210987654321"
-                && i.region == "us-east-1"
-                && i.state == InstanceState::Running
-                && i.ssm == SsmStatus::Online
-                && i.agent_version == version
-                && i.tags
-                    .get("team")
-                    .is_some_and(|t| t == "payments" || t == "search")
-        })
-        .map(|i| i.id)
-        .unwrap_or_else(|| panic!("no reachable instance with agent {version}"))
+    demo_instance(|i| {
+        i.agent_version == version
+            && i.tags
+                .get("team")
+                .is_some_and(|t| t == "payments" || t == "search")
+    })
+    .unwrap_or_else(|| panic!("no reachable instance with agent {version}"))
 }
 
 /// Give every session started from now on these websocket faults.
@@ -458,4 +455,60 @@ impl Drop for OnTerminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// The demo user's MFA device as a prompt: answers with the code the sandbox's device shows.
+pub struct SandboxDevice(pub std::sync::Arc<Sandbox>);
+
+impl postern_core::mfa::MfaPrompt for SandboxDevice {
+    fn ask<'a>(
+        &'a self,
+        request: &'a postern_core::mfa::MfaRequest,
+    ) -> postern_core::mfa::PromptFuture<'a> {
+        let code = self.0.mfa_code(&request.serial).unwrap_or_default();
+        Box::pin(async move { Ok(code) })
+    }
+}
+
+/// A resolver as `postern` builds one, for the demo user of `sandbox` in `home`: the demo config
+/// (written to `home/aws-config`), the demo keys in the real keychain under Postern's folder
+/// `home/postern`, codes from `prompt` (a [`SandboxDevice`], or a scripted user).
+pub fn demo_resolver(
+    sandbox: &Sandbox,
+    home: &TempDir,
+    prompt: std::sync::Arc<dyn postern_core::mfa::MfaPrompt>,
+) -> postern_core::credentials::Resolver {
+    use postern_core::credentials::{Environment, Resolver};
+    use postern_core::keychain::{AccessKeys, Keychain, Secret};
+    use postern_core::paths::Paths;
+    use postern_core::profile::{ConfigFiles, Profiles};
+    require_keychain();
+    let files = ConfigFiles {
+        config: home.join("aws-config"),
+        credentials: home.join("aws-credentials"),
+    };
+    std::fs::write(&files.config, demo_config(sandbox)).expect("config");
+    let paths = Paths::at(&home.join("postern"));
+    let keychain = Keychain::os(&paths);
+    let demo = sandbox.demo().expect("demo");
+    keychain
+        .set_access_keys(
+            "demo",
+            &AccessKeys {
+                access_key_id: demo.access_key_id,
+                secret_access_key: Secret::new(demo.secret_access_key),
+            },
+        )
+        .expect("the demo keys into the keychain");
+    Resolver::new(
+        Profiles::load(&files).expect("config"),
+        keychain,
+        paths,
+        postern_core::settings::Settings::default(),
+        Environment {
+            endpoint_url: Some(sandbox.endpoint()),
+            ..Environment::default()
+        },
+        prompt,
+    )
 }

@@ -267,20 +267,7 @@ async fn soak_a_tunnel_idle_for_an_hour_carries_the_next_connection() {
     use std::sync::Arc;
 
     use postern_core::aws::AwsAccess;
-    use postern_core::credentials::{Environment, Resolver, Selection};
-    use postern_core::keychain::{AccessKeys, Keychain, Secret};
-    use postern_core::mfa::{MfaPrompt, MfaRequest, PromptFuture};
-    use postern_core::paths::Paths;
-    use postern_core::profile::{ConfigFiles, Profiles};
-
-    /// Gives the sandbox's current code.
-    struct Device(Arc<postern_sandbox::Sandbox>);
-    impl MfaPrompt for Device {
-        fn ask<'a>(&'a self, request: &'a MfaRequest) -> PromptFuture<'a> {
-            let code = self.0.mfa_code(&request.serial).unwrap_or_default();
-            Box::pin(async move { Ok(code) })
-        }
-    }
+    use postern_core::credentials::Selection;
 
     postern_e2e::require_keychain();
     let idle = Duration::from_secs(
@@ -292,33 +279,10 @@ async fn soak_a_tunnel_idle_for_an_hour_carries_the_next_connection() {
     // Credentials as the app has them: refreshed as they expire (a role lasts an hour).
     let sandbox = Arc::new(sandbox().await);
     let home = postern_e2e::TempDir::new("soak-idle");
-    let files = ConfigFiles {
-        config: home.join("config"),
-        credentials: home.join("credentials"),
-    };
-    std::fs::write(&files.config, postern_e2e::demo_config(&sandbox)).expect("config");
-    let paths = Paths::at(&home.join("postern"));
-    let demo = sandbox.demo().expect("demo");
-    let keychain = Keychain::os(&paths);
-    keychain
-        .set_access_keys(
-            "demo",
-            &AccessKeys {
-                access_key_id: demo.access_key_id.clone(),
-                secret_access_key: Secret::new(demo.secret_access_key.clone()),
-            },
-        )
-        .expect("keychain");
-    let resolver = Arc::new(Resolver::new(
-        Profiles::load(&files).expect("config"),
-        keychain,
-        paths,
-        postern_core::settings::Settings::default(),
-        Environment {
-            endpoint_url: Some(sandbox.endpoint()),
-            ..Environment::default()
-        },
-        Arc::new(Device(sandbox.clone())),
+    let resolver = Arc::new(postern_e2e::demo_resolver(
+        &sandbox,
+        &home,
+        Arc::new(postern_e2e::SandboxDevice(sandbox.clone())),
     ));
     let access = AwsAccess::new(resolver, Selection::Profile("developer".into()), None)
         .await
