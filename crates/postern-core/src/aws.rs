@@ -86,3 +86,29 @@ impl AwsAccess {
         aws_sdk_ec2::Client::from_conf(builder.build())
     }
 }
+
+/// What went wrong with a call that got no service error, in words that never echo the request
+/// or the response (either may hold credentials or a stream token).
+pub(crate) fn transport_failure<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match error {
+        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+            Some(connector) => format!(
+                "cannot connect: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(connector)
+            ),
+            None => "cannot connect".into(),
+        },
+        SdkError::TimeoutError(_) => "the call timed out".into(),
+        SdkError::ResponseError(_) => "the answer could not be read".into(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".into(),
+        SdkError::ServiceError(_) => "the service refused the call".into(),
+        _ => "the call failed".into(),
+    }
+}

@@ -25,17 +25,17 @@ pub(crate) enum StsFailure {
 }
 
 impl StsFailure {
-    fn from_sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-        error: &SdkError<E, R>,
-    ) -> Self {
+    fn from_sdk<E, R>(error: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         match error {
             SdkError::ServiceError(service) => StsFailure::Service {
                 code: service.err().code().unwrap_or("Unknown").to_owned(),
                 message: service.err().message().unwrap_or("").to_owned(),
             },
-            other => {
-                StsFailure::Network(format!("{other:?}").chars().take(300).collect::<String>())
-            }
+            other => StsFailure::Network(crate::aws::transport_failure(other)),
         }
     }
 

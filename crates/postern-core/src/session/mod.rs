@@ -241,7 +241,7 @@ impl SessionError {
             SdkError::DispatchFailure(_)
             | SdkError::TimeoutError(_)
             | SdkError::ResponseError(_) => {
-                return Self::Network(format!("{error:?}").chars().take(300).collect());
+                return Self::Network(crate::aws::transport_failure(error));
             }
             other => ("Unknown".to_owned(), format!("{other}")),
         };
