@@ -26,6 +26,18 @@ FIXTURES = ROOT / "tests/fixtures/aws-config"
 POSTERN = Path(os.environ.get("POSTERN_BIN", ROOT / "target/debug/postern"))
 
 
+SECRET_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_security_token")
+REDACTED = "(secret, not shown)"
+
+
+def redact(profiles: dict) -> dict:
+    """Postern's dump never shows secret values: compare botocore's with the same cut."""
+    return {
+        name: {k: (REDACTED if k in SECRET_KEYS and isinstance(v, str) else v) for k, v in keys.items()}
+        for name, keys in profiles.items()
+    }
+
+
 def botocore_view(config: Path, credentials: Path) -> dict:
     """What botocore makes of the two files: the profiles, or which file it refuses."""
     refused = []
@@ -43,7 +55,7 @@ def botocore_view(config: Path, credentials: Path) -> dict:
     full = session.full_config
     return {
         "refused": [],
-        "profiles": full.get("profiles", {}),
+        "profiles": redact(full.get("profiles", {})),
         "sso_sessions": full.get("sso_sessions", {}),
         "services": full.get("services", {}),
     }
@@ -131,6 +143,25 @@ class Profiles(unittest.TestCase):
                         self.assertGreaterEqual(len(ours["profiles"]), 2000)
                     if name in ("bom", "not-utf8"):
                         self.assertIn(str(path), ours["refused"])
+
+    def test_the_dump_shows_no_secret(self) -> None:
+        with tempfile.TemporaryDirectory() as home:
+            out = subprocess.run(
+                [str(POSTERN), "profiles", "--dump"],
+                env={
+                    "PATH": os.environ.get("PATH", ""),
+                    "HOME": home,
+                    "POSTERN_HOME": home,
+                    "AWS_CONFIG_FILE": str(FIXTURES / "realistic.config"),
+                    "AWS_SHARED_CREDENTIALS_FILE": str(FIXTURES / "realistic.credentials"),
+                },
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        for secret in ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLETOKEN"):
+            self.assertNotIn(secret, out)
 
     def test_refused_file_still_yields_its_good_profiles(self) -> None:
         ours = postern_view(FIXTURES / "duplicate-section.config", FIXTURES / "none.credentials")

@@ -54,7 +54,7 @@ pub struct Entry {
 }
 
 /// A section: its header as written and its entries.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Section {
     /// What stands between the brackets (`profile dev`, `default`, `sso-session corp`).
     pub header: String,
@@ -62,6 +62,22 @@ pub struct Section {
     pub line: usize,
     /// The entries by lower-cased key, `[DEFAULT]`'s included.
     pub entries: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and lines only: values may be secrets.
+        let keys: Vec<(&str, usize)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.line))
+            .collect();
+        f.debug_struct("Section")
+            .field("header", &self.header)
+            .field("line", &self.line)
+            .field("keys", &keys)
+            .finish()
+    }
 }
 
 /// A whole file.

@@ -230,6 +230,11 @@ pub enum ProblemKind {
         /// The value.
         value: String,
     },
+    /// `duration_seconds` is not a number: ignored, as the AWS CLI ignores it.
+    IgnoredDuration {
+        /// The value.
+        value: String,
+    },
     /// `sso_session` names no `[sso-session …]` section.
     MissingSsoSession {
         /// The name.
@@ -412,6 +417,10 @@ impl fmt::Display for Problem {
                 f,
                 "duration_seconds {value} is not a whole number of seconds from 900 to 43200"
             ),
+            K::IgnoredDuration { value } => write!(
+                f,
+                "duration_seconds {value} is not a number: it is ignored (as by the AWS CLI) and the role lasts an hour"
+            ),
             K::MissingSsoSession { name } => write!(
                 f,
                 "sso_session {name} names no [sso-session {name}] section: add it or fix the name"
@@ -564,7 +573,7 @@ pub enum ProfileKind {
 }
 
 /// A profile.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Its name.
     pub name: String,
@@ -578,6 +587,20 @@ pub struct Profile {
     pub kind: ProfileKind,
     /// Why it cannot be used, when it cannot.
     pub unusable: Option<Problem>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.settings.keys().map(String::as_str).collect();
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .field("keys", &keys)
+            .field("kind", &self.kind)
+            .field("unusable", &self.unusable)
+            .finish()
+    }
 }
 
 impl Profile {
@@ -624,13 +647,10 @@ impl Profile {
 
     /// Whether it has static keys in one of the files.
     pub fn has_file_keys(&self) -> bool {
-        [
-            "aws_access_key_id",
-            "aws_secret_access_key",
-            "aws_session_token",
-        ]
-        .iter()
-        .any(|k| self.settings.contains_key(*k))
+        // botocore's _has_static_credentials: the key id or the secret (not a token alone).
+        ["aws_access_key_id", "aws_secret_access_key"]
+            .iter()
+            .any(|k| self.settings.contains_key(*k))
     }
 }
 
@@ -696,6 +716,17 @@ pub struct Chain<'a> {
     /// Where it starts.
     pub base: Base<'a>,
 }
+
+/// Keys whose values are secrets: never printed, in a dump or a Debug view.
+pub fn is_secret_key(key: &str) -> bool {
+    matches!(
+        key,
+        "aws_secret_access_key" | "aws_session_token" | "aws_security_token"
+    )
+}
+
+/// What stands in for a secret value in a dump.
+pub const REDACTED: &str = "(secret, not shown)";
 
 /// Keys Postern knows (the AWS CLI's and SDKs', and aws-vault's), for the unknown-key note.
 const KNOWN_KEYS: &[&str] = &[
@@ -984,6 +1015,17 @@ impl Profiles {
         }
 
         for (name, path, line, settings) in raw {
+            if let Some(setting) = settings.get("duration_seconds")
+                && let Some(text) = setting.value.text()
+                && !text.is_empty()
+                && !text.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+            {
+                out.problems.push(Problem::new(
+                    &setting.path,
+                    setting.line,
+                    ProblemKind::IgnoredDuration { value: text.into() },
+                ));
+            }
             for (key, setting) in &settings {
                 if !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("cli_") {
                     out.problems.push(Problem::new(
@@ -1055,7 +1097,10 @@ impl Profiles {
         let mut top = true;
         loop {
             let profile = &self.profiles[current];
-            if let Some(problem) = &profile.unusable {
+            // A source profile with keys is used for its keys whatever else is wrong with it,
+            // as botocore does.
+            let keys_win = !top && profile.has_file_keys();
+            if let Some(problem) = profile.unusable.as_ref().filter(|_| !keys_win) {
                 return fail(problem.clone());
             }
             let Some(role) = profile.role().filter(|_| top || !profile.has_file_keys()) else {
@@ -1170,7 +1215,8 @@ impl Profiles {
     }
 
     /// The profiles, SSO sessions and services as botocore's `Session.full_config` holds them
-    /// (for comparing with the AWS CLI, and for `postern profiles --dump`).
+    /// (for comparing with the AWS CLI, and for `postern profiles --dump`), secret values
+    /// replaced by [`REDACTED`].
     pub fn dump(&self) -> serde_json::Value {
         use serde_json::{Map, Value as Json};
         fn map(settings: &BTreeMap<String, Setting>) -> Json {
@@ -1179,6 +1225,7 @@ impl Profiles {
                     .iter()
                     .map(|(k, s)| {
                         let v = match &s.value {
+                            Value::Text(_) if is_secret_key(k) => Json::String(REDACTED.into()),
                             Value::Text(t) => Json::String(t.clone()),
                             Value::Nested(n) => Json::Object(
                                 n.iter()
@@ -1268,6 +1315,8 @@ fn kind_of(
             None => None,
             Some(text) => match text.parse::<u32>() {
                 Ok(d) if (900..=43_200).contains(&d) => Some(d),
+                // Not a number: botocore ignores it (a warning says so), and so does Postern.
+                Err(_) if !text.starts_with(|c: char| c.is_ascii_digit() || c == '-') => None,
                 _ => {
                     return (
                         base(),
