@@ -389,3 +389,80 @@ async fn a_chained_role_is_capped_at_one_hour_and_assumed_again_silently() {
     }
     assert_eq!(user.asked().len(), 1, "no new code within the MFA session");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_keeps_one_source_identity_when_a_role_names_its_own_session() {
+    let world = World::new().await;
+    // prod-ops chained from developer, with a session name of its own: SourceIdentity must stay
+    // the person's (AWS refuses to change it within a chain), the session name is the role's.
+    let config = format!(
+        "{}\n[profile deploy]\nrole_arn = arn:aws:iam::345678901234:role/prod-ops\nsource_profile = developer\nrole_session_name = deploy\n",
+        postern_e2e::demo_config(&world.sandbox)
+    );
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code]);
+    let resolver = world.resolver(&user);
+    std::fs::write(world.home.join("aws-config"), config).expect("config");
+    let resolver = postern_e2e::reload(resolver, &world.home);
+    let deploy = resolver
+        .credentials(&Selection::Profile("deploy".into()))
+        .await
+        .expect("the chain with its own session name");
+    assert!(
+        deploy
+            .credentials
+            .arn
+            .as_deref()
+            .is_some_and(|a| a.ends_with(":assumed-role/prod-ops/deploy")),
+        "{:?}",
+        deploy.credentials.arn
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_process_feeds_a_chain_and_the_one_hour_limit_is_met() {
+    let world = World::new().await;
+    // A tool that hands out the developer role's credentials (temporary keys), and a role
+    // assumed from them asking for two hours: a chained role, which AWS allows one.
+    let user = ScriptedUser::new(&world.sandbox, &[Answer::Code]);
+    let developer = world
+        .resolver(&user)
+        .credentials(&Selection::Profile("developer".into()))
+        .await
+        .expect("developer");
+    let c = &developer.credentials;
+    let output = serde_json::json!({
+        "Version": 1,
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key.expose(),
+        "SessionToken": c.session_token.as_ref().expect("token").expose(),
+    });
+    let script = world.home.join("creds.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")).expect("script");
+    let mut perms = std::fs::metadata(&script).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
+    std::fs::set_permissions(&script, perms).expect("chmod");
+    let config = format!(
+        "[profile tool]\nregion = us-east-1\ncredential_process = {}\n\n[profile prod-from-tool]\nrole_arn = arn:aws:iam::345678901234:role/prod-ops\nsource_profile = tool\nduration_seconds = 7200\n",
+        script.display()
+    );
+    let resolver = world.resolver(&ScriptedUser::new(&world.sandbox, &[]));
+    std::fs::write(world.home.join("aws-config"), config).expect("config");
+    let resolver = postern_e2e::reload(resolver, &world.home);
+    let tool = resolver
+        .credentials(&Selection::Profile("tool".into()))
+        .await
+        .expect("the process's credentials");
+    assert_eq!(tool.credentials.access_key_id, c.access_key_id);
+    let before = SandboxClock(world.sandbox.clock().clone()).now();
+    let prod = resolver
+        .credentials(&Selection::Profile("prod-from-tool".into()))
+        .await
+        .expect("assumed within the one-hour limit");
+    let lasts = prod
+        .credentials
+        .expires
+        .expect("temporary")
+        .duration_since(before)
+        .expect("future");
+    assert!(lasts <= Duration::from_secs(3601), "{lasts:?}");
+}

@@ -190,7 +190,7 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
     let out = machine.run(&["credential-process", "--profile", "developer"], b"", &[]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("run `postern login --profile demo` first"),
+        text(&out).contains("run `postern login --profile developer` first"),
         "{}",
         text(&out)
     );
@@ -435,6 +435,22 @@ async fn precedence_and_import_from_the_credentials_file() {
         whoami(&["whoami", "--profile", "ci-readonly"], &[])
             .contains("assumed-role/readonly/ci-robot")
     );
+    // Other keys in the file: the role cached from the old ones is not served.
+    let keys_file = |keys: (&str, &str)| {
+        std::fs::write(
+            &credentials,
+            format!(
+                "# CI's keys\n[ci]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                keys.0, keys.1
+            ),
+        )
+        .expect("credentials");
+    };
+    keys_file((&demo.access_key_id, &demo.secret_access_key));
+    assert!(
+        whoami(&["whoami", "--profile", "ci-readonly"], &[]).contains("assumed-role/readonly/demo")
+    );
+    keys_file((&robot.access_key_id, &robot.secret_access_key));
     // The environment's keys beat AWS_PROFILE; --profile beats the environment.
     let env_keys = [
         ("AWS_ACCESS_KEY_ID", demo.access_key_id.as_str()),

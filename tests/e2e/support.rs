@@ -512,3 +512,17 @@ pub fn demo_resolver(
         prompt,
     )
 }
+
+/// `resolver` again over the AWS config now in `home` (a process started after the file
+/// changed), same keychain, environment and prompt.
+pub fn reload(
+    resolver: postern_core::credentials::Resolver,
+    home: &TempDir,
+) -> postern_core::credentials::Resolver {
+    use postern_core::profile::{ConfigFiles, Profiles};
+    let files = ConfigFiles {
+        config: home.join("aws-config"),
+        credentials: home.join("aws-credentials"),
+    };
+    resolver.with_profiles(Profiles::load(&files).expect("config"))
+}

@@ -195,7 +195,7 @@ pub(crate) async fn login(resolver: &Resolver, selection: &Selection) -> anyhow:
         ),
         None => {
             resolver.credentials(selection).await?;
-            println!("{name} needs no MFA code; its credentials are ready.");
+            println!("Signed in for {name}: its credentials are ready.");
         }
     }
     Ok(0)

@@ -24,7 +24,8 @@ fn check_key_id(id: &str) -> anyhow::Result<()> {
 pub(crate) fn add(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     let id = plain_line("Access key id: ")?;
     check_key_id(&id)?;
-    let secret = Secret::new(secret_line("Secret access key: ")?);
+    let typed = zeroize::Zeroizing::new(secret_line("Secret access key: ")?);
+    let secret = Secret::new(typed.as_str());
     if secret.expose().len() < 16 {
         anyhow::bail!("that secret access key is too short: copy all 40 characters");
     }

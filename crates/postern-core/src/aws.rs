@@ -51,6 +51,14 @@ impl AwsAccess {
         })
     }
 
+    /// The SDK's credentials cache: Postern's resolver may have to ask for an MFA code (a tunnel
+    /// that outlives the MFA session), so the SDK must wait for a person, not five seconds.
+    fn identity_cache() -> aws_smithy_runtime_api::client::identity::SharedIdentityCache {
+        aws_sdk_ssm::config::IdentityCache::lazy()
+            .load_timeout(std::time::Duration::from_secs(600))
+            .build()
+    }
+
     fn endpoint(&self, service: &str) -> Option<String> {
         self.resolver
             .endpoint(self.resolved.profile.as_deref(), service)
@@ -62,6 +70,7 @@ impl AwsAccess {
         let mut builder = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
+            .identity_cache(Self::identity_cache())
             .credentials_provider(self.credentials.clone());
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
@@ -79,6 +88,7 @@ impl AwsAccess {
         let mut builder = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
+            .identity_cache(Self::identity_cache())
             .credentials_provider(self.credentials.clone());
         if let Some(url) = self.endpoint("ec2") {
             builder = builder.endpoint_url(url);

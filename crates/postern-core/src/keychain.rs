@@ -83,6 +83,9 @@ pub struct SessionCredentials {
     /// Who they belong to (the IAM user for an MFA session, the assumed-role ARN for a role).
     #[serde(default)]
     pub arn: Option<String>,
+    /// For a role: the SourceIdentity its chain carries, so a chain resumed from it keeps it.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 impl SessionCredentials {
@@ -115,7 +118,7 @@ pub enum KeychainError {
     },
     /// An entry holds something Postern did not write.
     #[error(
-        "keychain entry {entry} of {service} is not in Postern's format: remove it with `postern logout` or your keychain app"
+        "keychain entry {entry} of {service} is not in Postern's format: remove it with `postern keys remove PROFILE` (for keys/PROFILE) or your keychain app"
     )]
     Corrupt {
         /// The entry.
@@ -439,6 +442,7 @@ mod tests {
             session_token: Secret::new("y"),
             expires: 10,
             arn: None,
+            identity: None,
         };
         let name = Keychain::mfa_session_name("AKIAEXAMPLEEXAMPLE01", "arn:aws:iam::1:mfa/me");
         keychain.set_session(&name, &session).expect("set");

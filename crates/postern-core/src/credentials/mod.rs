@@ -79,19 +79,20 @@ impl AwsCredentials {
     }
 
     fn from_session(session: SessionCredentials) -> Self {
+        let expires = Some(session.expiry());
         Self {
-            access_key_id: session.access_key_id.clone(),
-            secret_access_key: session.secret_access_key.clone(),
-            session_token: Some(session.session_token.clone()),
-            expires: Some(session.expiry()),
-            arn: session.arn.clone(),
+            access_key_id: session.access_key_id,
+            secret_access_key: session.secret_access_key,
+            session_token: Some(session.session_token),
+            expires,
+            arn: session.arn,
         }
     }
 
     fn from_keys(keys: AccessKeys) -> Self {
         Self {
-            access_key_id: keys.access_key_id.clone(),
-            secret_access_key: keys.secret_access_key.clone(),
+            access_key_id: keys.access_key_id,
+            secret_access_key: keys.secret_access_key,
             session_token: None,
             expires: None,
             arn: None,
@@ -118,6 +119,27 @@ pub enum CredentialError {
         /// The profile.
         profile: String,
     },
+    /// `credential_source = Environment` without keys in the environment.
+    #[error(
+        "profile {profile} takes its source credentials from the environment (credential_source = Environment), but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
+    )]
+    NoEnvironmentKeys {
+        /// The profile.
+        profile: String,
+    },
+    /// A key id without its secret.
+    #[error(
+        "profile {profile} has aws_access_key_id but no aws_secret_access_key ({place}): add the secret there, or store both in the keychain with `postern keys add {profile}`"
+    )]
+    IncompleteKeys {
+        /// The profile.
+        profile: String,
+        /// File and line of the key id.
+        place: String,
+    },
+    /// Something inside Postern failed (a background task).
+    #[error("Postern failed inside: {0}")]
+    Internal(String),
     /// No profile chosen and none to fall back on.
     #[error(
         "no AWS credentials: pass --profile, set AWS_PROFILE, or add a [default] profile (`postern profiles` lists what there is)"
@@ -220,7 +242,7 @@ pub struct Environment {
     pub secret_access_key: Option<Secret>,
     /// `AWS_SESSION_TOKEN`.
     pub session_token: Option<Secret>,
-    /// `AWS_PROFILE` (or `AWS_DEFAULT_PROFILE`).
+    /// `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE` (botocore's order).
     pub profile: Option<String>,
     /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
     pub region: Option<String>,
@@ -257,7 +279,8 @@ impl Environment {
             session_token: var("AWS_SESSION_TOKEN")
                 .or_else(|| var("AWS_SECURITY_TOKEN"))
                 .map(Secret::new),
-            profile: var("AWS_PROFILE").or_else(|| var("AWS_DEFAULT_PROFILE")),
+            // botocore reads AWS_DEFAULT_PROFILE first.
+            profile: var("AWS_DEFAULT_PROFILE").or_else(|| var("AWS_PROFILE")),
             region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
             endpoint_url: var("AWS_ENDPOINT_URL"),
             service_endpoints,
@@ -328,6 +351,9 @@ pub struct Resolver {
     prompt: Arc<dyn MfaPrompt>,
     clock: Arc<dyn Clock>,
     devices: Mutex<HashMap<String, Device>>,
+    /// Credentials this process already resolved, by profile: the SDK asks again at every
+    /// websocket dial and refresh, and need not reach the keychain each time.
+    resolved: Mutex<HashMap<String, AwsCredentials>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -365,7 +391,14 @@ impl Resolver {
             prompt,
             clock: Arc::new(SystemClock),
             devices: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Use `profiles` from now on (the files were read again).
+    pub fn with_profiles(mut self, profiles: Profiles) -> Self {
+        self.profiles = profiles;
+        self
     }
 
     /// Use `clock` for expiry decisions.
@@ -425,9 +458,22 @@ impl Resolver {
                 region: self.env.region.clone(),
             });
         };
-        let walk = self.walk_retrying_expired(&name, true).await?;
+        let remembered = self
+            .remembered()
+            .get(&name)
+            .filter(|c| c.expires.is_none_or(|at| self.fresh(at)))
+            .cloned();
+        let credentials = match remembered {
+            Some(credentials) => credentials,
+            None => {
+                let walk = self.walk_retrying_expired(&name, true).await?;
+                self.remembered()
+                    .insert(name.clone(), walk.credentials.clone());
+                walk.credentials
+            }
+        };
         Ok(Resolved {
-            credentials: walk.credentials,
+            credentials,
             region: self.region(&name),
             profile: Some(name),
         })
@@ -462,7 +508,14 @@ impl Resolver {
 
     /// Forget every cached session (MFA sessions and roles); long-lived keys stay.
     pub fn logout(&self) -> Result<usize, CredentialError> {
+        self.remembered().clear();
         Ok(self.keychain.wipe_sessions()?)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, AwsCredentials>> {
+        self.resolved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The region for `profile`: the environment's, else the first one set along its chain.
@@ -535,8 +588,10 @@ impl Resolver {
     }
 
     /// Follow `name`'s chain from its base outward, using cached sessions if `trust_cache`.
-    /// With `shortcut`, a fresh cached session of the requested role is used at once (one
-    /// keychain read: switching back to a role costs nothing more).
+    ///
+    /// With `shortcut`, the walk starts at the highest role of the chain whose cached session is
+    /// fresh: switching back to a role is one keychain read, and a chained role whose source role
+    /// is still cached is assumed again without the base keys or the MFA session.
     async fn walk(
         &self,
         name: &str,
@@ -544,28 +599,95 @@ impl Resolver {
         shortcut: bool,
     ) -> Result<Walk, CredentialError> {
         let chain = self.profiles.chain(name)?;
+        // The roles from the base outward, each with its keychain entry.
+        let hops: Vec<&Profile> = chain.roles.iter().rev().copied().collect();
         let entries = self.role_entries(&chain);
-        if shortcut
-            && let Some(top) = entries.last()
-            && let Some(session) = self.cached(top, trust_cache)?
-        {
-            self.note_use(name);
-            return Ok(Walk {
-                credentials: AwsCredentials::from_session(session),
-                mfa: None,
-            });
+        let mut resumed = None;
+        if shortcut && trust_cache {
+            for (index, entry) in entries.iter().enumerate().rev() {
+                if let Some(session) = self.cached(entry, true).await? {
+                    resumed = Some((index + 1, session));
+                    break;
+                }
+            }
         }
-        let requested = self.profiles.get(name);
+        let sts = self.sts(Some(name));
+        let (start, mut credentials, mut identity, mfa, mut code_for) = match resumed {
+            Some((start, session)) => {
+                let identity = session.identity.clone();
+                (
+                    start,
+                    AwsCredentials::from_session(session),
+                    identity,
+                    None,
+                    None,
+                )
+            }
+            None => {
+                let (credentials, mfa, code_for) =
+                    self.start_of_chain(&chain, name, &sts, trust_cache).await?;
+                (0, credentials, None, mfa, code_for)
+            }
+        };
+        for (index, (profile, entry)) in hops.iter().zip(&entries).enumerate().skip(start) {
+            let Some(role) = profile.role() else {
+                continue;
+            };
+            // One name ties the chain to the person: the SourceIdentity of every hop.
+            let chain_identity = match &identity {
+                Some(identity) => identity.clone(),
+                None => {
+                    let base = match chain.base {
+                        Base::Profile(p) => Some(p),
+                        _ => None,
+                    };
+                    let found = self.identity_name(&sts, &credentials, base).await?;
+                    identity = Some(found.clone());
+                    found
+                }
+            };
+            let session_name = role
+                .role_session_name
+                .as_deref()
+                .map_or_else(|| chain_identity.clone(), sanitize_session_name);
+            let hop = Hop {
+                name,
+                role,
+                entry,
+                source: &credentials,
+                session_name: &session_name,
+                identity: &chain_identity,
+                chained: index > 0,
+                code_for: code_for.take(),
+            };
+            let session = self.role(&sts, hop, trust_cache).await?;
+            credentials = AwsCredentials::from_session(session);
+        }
+        self.note_use(name);
+        Ok(Walk { credentials, mfa })
+    }
+
+    /// Where a chain starts: the base's credentials, turned into an MFA session when the chain
+    /// has a device and the base has long-lived keys. Returns the credentials, the MFA session
+    /// used (`(device, expiry)`), and the device whose code the first AssumeRole must carry when
+    /// the base's credentials are temporary (they cannot call GetSessionToken).
+    async fn start_of_chain(
+        &self,
+        chain: &Chain<'_>,
+        name: &str,
+        sts: &Sts,
+        trust_cache: bool,
+    ) -> Result<StartOfChain, CredentialError> {
         let base_profile = match chain.base {
             Base::Profile(p) => Some(p),
             _ => None,
         };
-        let mut credentials = match chain.base {
+        let credentials = match chain.base {
             Base::Profile(p) => self.base_credentials(p).await?,
             Base::Environment => {
                 self.env
                     .credentials()
-                    .ok_or_else(|| CredentialError::NoCredentials {
+                    .ok_or_else(|| CredentialError::NoEnvironmentKeys {
                         profile: name.to_owned(),
                     })?
             }
@@ -577,65 +699,40 @@ impl Resolver {
                 });
             }
         };
-        let sts = self.sts(Some(name));
         // The device: the requested profile's, else a role's on the way, else the base's.
-        let serial = requested
+        let serial = self
+            .profiles
+            .get(name)
             .and_then(Profile::mfa_serial)
             .or_else(|| chain.roles.iter().find_map(|r| r.mfa_serial()))
             .or_else(|| base_profile.and_then(Profile::mfa_serial))
             .map(str::to_owned);
-        let mut mfa = None;
-        let mut needs_code_on_first_role = None;
-        if let Some(serial) = serial {
-            if credentials.is_long_lived() {
-                let profile = base_profile.map_or(name, |p| p.name.as_str());
-                let session = self
-                    .mfa_session(&sts, &credentials, &serial, profile, trust_cache)
-                    .await?;
-                mfa = Some((serial, session.expiry()));
-                credentials = AwsCredentials::from_session(session);
-            } else {
-                // Temporary credentials cannot call GetSessionToken: the first role is assumed
-                // with the code instead.
-                needs_code_on_first_role = Some(serial);
-            }
+        let Some(serial) = serial else {
+            return Ok((credentials, None, None));
+        };
+        if !credentials.is_long_lived() {
+            return Ok((credentials, None, Some(serial)));
         }
-        if chain.roles.is_empty() {
-            self.note_use(name);
-            return Ok(Walk { credentials, mfa });
-        }
-        let session_name = self.session_name(&sts, &credentials, base_profile).await?;
-        for (index, (role_profile, entry)) in chain.roles.iter().rev().zip(&entries).enumerate() {
-            let Some(role) = role_profile.role() else {
-                continue;
-            };
-            let name = role
-                .role_session_name
-                .clone()
-                .unwrap_or_else(|| session_name.clone());
-            let hop = Hop {
-                profile: role_profile,
-                role,
-                entry,
-                source: &credentials,
-                session_name: &name,
-                chained: index > 0,
-                code_for: needs_code_on_first_role.take(),
-            };
-            let session = self.role(&sts, hop, trust_cache).await?;
-            credentials = AwsCredentials::from_session(session);
-        }
-        self.note_use(name);
-        Ok(Walk { credentials, mfa })
+        let owner = base_profile.map(|p| p.name.as_str());
+        let session = self
+            .mfa_session(sts, &credentials, &serial, name, owner, trust_cache)
+            .await?;
+        let mfa = Some((serial, session.expiry()));
+        Ok((AwsCredentials::from_session(session), mfa, None))
     }
 
     /// The keychain entries of the chain's roles, from the base outward. Each is named after
-    /// everything that makes its credentials: where the chain starts, and every hop up to it
-    /// (profile, role, external id, configured session name, duration). Changing any of them in
-    /// the config makes a new entry; changing keys (`postern keys`) forgets all sessions.
+    /// everything that makes its credentials: where the chain starts (with the key id of keys
+    /// in a file, so editing the file makes new entries), and every hop up to it (profile,
+    /// role, external id, configured names, duration). Keys in the keychain change only
+    /// through `postern keys`, which forgets every session.
     fn role_entries(&self, chain: &Chain<'_>) -> Vec<String> {
         let mut parts: Vec<String> = vec![match chain.base {
-            Base::Profile(p) => format!("profile:{}", p.name),
+            Base::Profile(p) => format!(
+                "profile:{}:{}",
+                p.name,
+                p.get("aws_access_key_id").unwrap_or_default()
+            ),
             Base::Environment => format!(
                 "env:{}",
                 self.env.access_key_id.as_deref().unwrap_or_default()
@@ -648,16 +745,12 @@ impl Resolver {
             let Some(role) = profile.role() else {
                 continue;
             };
-            let configured_name = role
-                .role_session_name
-                .as_deref()
-                .or(self.settings.session_name.as_deref())
-                .unwrap_or_default();
             parts.extend([
                 profile.name.clone(),
                 role.role_arn.as_str().to_owned(),
                 role.external_id.clone().unwrap_or_default(),
-                configured_name.to_owned(),
+                role.role_session_name.clone().unwrap_or_default(),
+                self.settings.session_name.clone().unwrap_or_default(),
                 role_duration(role, index > 0).to_string(),
             ]);
             let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -697,7 +790,8 @@ impl Resolver {
             }
             ProfileKind::Role(_) | ProfileKind::Base { .. } => {}
         }
-        if let Some(keys) = self.keychain.access_keys(&profile.name)? {
+        let owner = profile.name.clone();
+        if let Some(keys) = self.keychain_call(move |k| k.access_keys(&owner)).await? {
             return Ok(AwsCredentials::from_keys(keys));
         }
         let (process, process_first) = match &profile.kind {
@@ -729,37 +823,45 @@ impl Resolver {
         if let Some(command) = process {
             return process::run(&profile.name, command).await;
         }
+        if let Some(id) = profile.settings.get("aws_access_key_id") {
+            return Err(CredentialError::IncompleteKeys {
+                profile: profile.name.clone(),
+                place: format!("{}:{}", id.path.display(), id.line),
+            });
+        }
         Err(CredentialError::NoCredentials {
             profile: profile.name.clone(),
         })
     }
 
-    /// The MFA session of `keys` with device `serial`: cached, or made with one code.
+    /// The MFA session of `keys` (the long-lived keys of profile `owner`) with device
+    /// `serial`: cached, or made with one code asked for on behalf of profile `requested`.
     async fn mfa_session(
         &self,
         sts: &Sts,
         keys: &AwsCredentials,
         serial: &str,
-        profile: &str,
+        requested: &str,
+        owner: Option<&str>,
         trust_cache: bool,
     ) -> Result<SessionCredentials, CredentialError> {
         let entry = Keychain::mfa_session_name(&keys.access_key_id, serial);
-        if let Some(session) = self.cached(&entry, trust_cache)? {
+        if let Some(session) = self.cached(&entry, trust_cache).await? {
             return Ok(session);
         }
         let asking = self.device(&entry, |d| d.asking.clone());
         let _in_process = asking.lock().await;
-        if let Some(session) = self.cached(&entry, trust_cache)? {
+        if let Some(session) = self.cached(&entry, trust_cache).await? {
             return Ok(session);
         }
         let _across_processes = self.lock_device(&entry, serial).await?;
-        if let Some(session) = self.cached(&entry, trust_cache)? {
+        if let Some(session) = self.cached(&entry, trust_cache).await? {
             return Ok(session);
         }
-        let user_arn = self.caller_arn(sts, keys, Some(profile)).await.ok();
+        let user_arn = self.caller_arn(sts, keys, owner).await.ok();
         let seconds = self.settings.mfa_session_hours * 3600;
         let session = self
-            .with_code(serial, profile, |code| {
+            .with_code(serial, requested, |code| {
                 let user_arn = user_arn.clone();
                 async move {
                     sts.session_token(keys, serial, &code, seconds, user_arn)
@@ -768,7 +870,7 @@ impl Resolver {
             })
             .await
             .map_err(|e| e.into_error("GetSessionToken"))?;
-        self.keychain.set_session(&entry, &session)?;
+        self.store(&entry, &session).await?;
         Ok(session)
     }
 
@@ -823,8 +925,9 @@ impl Resolver {
         }
     }
 
-    /// Read a cached session that is still fresh (none when the cache is not to be trusted).
-    fn cached(
+    /// Read a cached session that is still fresh (none when the cache is not to be trusted;
+    /// an entry in another format is a miss, to be overwritten).
+    async fn cached(
         &self,
         entry: &str,
         trust: bool,
@@ -832,10 +935,34 @@ impl Resolver {
         if !trust {
             return Ok(None);
         }
-        Ok(self
-            .keychain
-            .session(entry)?
-            .filter(|s| self.fresh(s.expiry())))
+        let name = entry.to_owned();
+        let session = match self.keychain_call(move |k| k.session(&name)).await {
+            Err(KeychainError::Corrupt { .. }) => None,
+            other => other?,
+        };
+        Ok(session.filter(|s| self.fresh(s.expiry())))
+    }
+
+    /// Store a session in the keychain.
+    async fn store(&self, entry: &str, session: &SessionCredentials) -> Result<(), KeychainError> {
+        let (name, session) = (entry.to_owned(), session.clone());
+        self.keychain_call(move |k| k.set_session(&name, &session))
+            .await
+    }
+
+    /// A keychain call, off the async runtime (it is a blocking D-Bus or OS call, which may wait
+    /// on an unlock dialog).
+    async fn keychain_call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Keychain) -> Result<T, KeychainError> + Send + 'static,
+    ) -> Result<T, KeychainError> {
+        let keychain = self.keychain.clone();
+        tokio::task::spawn_blocking(move || call(&keychain))
+            .await
+            .map_err(|e| KeychainError::Failed {
+                entry: String::new(),
+                detail: e.to_string(),
+            })?
     }
 
     /// Do something with the resolver's record of a device (or any keyed lock).
@@ -869,7 +996,7 @@ impl Resolver {
                 Ok((file, free))
             })
             .await
-            .map_err(|e| CredentialError::Network(e.to_string()))?;
+            .map_err(|e| CredentialError::Internal(e.to_string()))?;
         let io = |source| {
             CredentialError::Settings(SettingsError::Io {
                 path: path.clone(),
@@ -885,7 +1012,7 @@ impl Resolver {
         ));
         tokio::task::spawn_blocking(move || file.lock().map(|()| file))
             .await
-            .map_err(|e| CredentialError::Network(e.to_string()))?
+            .map_err(|e| CredentialError::Internal(e.to_string()))?
             .map_err(io)
     }
 
@@ -914,8 +1041,9 @@ impl Resolver {
         Ok(arn)
     }
 
-    /// The RoleSessionName and SourceIdentity: configured, else the caller's own name.
-    async fn session_name(
+    /// The name that ties a chain to the person (its SourceIdentity, and RoleSessionName where a
+    /// role does not set its own): `session_name` in settings, else the caller's own name.
+    async fn identity_name(
         &self,
         sts: &Sts,
         credentials: &AwsCredentials,
@@ -954,16 +1082,16 @@ impl Resolver {
         trust_cache: bool,
     ) -> Result<SessionCredentials, CredentialError> {
         let Hop {
-            profile,
+            name,
             role,
             entry,
             source,
             session_name,
+            identity,
             chained,
             code_for,
         } = hop;
-        let duration = role_duration(role, chained);
-        if let Some(session) = self.cached(entry, trust_cache)? {
+        if let Some(session) = self.cached(entry, trust_cache).await? {
             return Ok(session);
         }
         let arn = role.role_arn.as_str();
@@ -973,18 +1101,31 @@ impl Resolver {
         let mut request = AssumeRole {
             role_arn: arn,
             session_name,
-            source_identity: (!skip_identity).then_some(session_name),
+            source_identity: (!skip_identity).then_some(identity),
             external_id: role.external_id.as_deref(),
-            duration_seconds: duration,
+            duration_seconds: role_duration(role, chained),
             mfa: None,
         };
-        let session = loop {
+        // With a code to send, one prompt for the device across callers and processes, and
+        // whoever waited finds the role the first one assumed.
+        let (_in_process, _across_processes) = match &code_for {
+            Some(serial) => {
+                let asking = self.device(serial, |d| d.asking.clone());
+                let held = asking.lock_owned().await;
+                let file = self.lock_device(entry, serial).await?;
+                if let Some(session) = self.cached(entry, trust_cache).await? {
+                    return Ok(session);
+                }
+                (Some(held), Some(file))
+            }
+            None => (None, None),
+        };
+        let mut refused_identity = false;
+        let mut session = loop {
             let attempt = match &code_for {
                 Some(serial) => {
-                    let asking = self.device(serial, |d| d.asking.clone());
-                    let _held = asking.lock().await;
                     let request = &request;
-                    self.with_code(serial, &profile.name, |code| async move {
+                    self.with_code(serial, name, |code| async move {
                         let request = AssumeRole {
                             mfa: Some((serial, &code)),
                             ..*request
@@ -1004,20 +1145,32 @@ impl Resolver {
                     if request.source_identity.is_some()
                         && failure.is_source_identity_refusal() =>
                 {
-                    tracing::warn!(
-                        "role {arn} does not allow sts:SetSourceIdentity in its trust policy: \
-                         assuming it without a source identity (CloudTrail will not tie its sessions to you \
-                         across role hops; ask its admins to allow it)"
-                    );
-                    State::update(&self.paths, |s| {
-                        s.roles_without_source_identity.insert(arn.to_owned())
-                    })?;
+                    refused_identity = true;
                     request.source_identity = None;
+                }
+                // The source was a role already (temporary keys from a process or the
+                // environment): AWS allows a chained role one hour.
+                Err(CodeFailure::Sts(failure))
+                    if request.duration_seconds > CHAINED_ROLE_LIMIT
+                        && failure.is_chain_limit() =>
+                {
+                    request.duration_seconds = CHAINED_ROLE_LIMIT;
                 }
                 Err(failure) => return Err(failure.into_error("AssumeRole")),
             }
         };
-        self.keychain.set_session(entry, &session)?;
+        if refused_identity {
+            tracing::warn!(
+                "role {arn} does not allow sts:SetSourceIdentity in its trust policy: \
+                 assumed without a source identity (CloudTrail will not tie its sessions to you \
+                 across role hops; ask its admins to allow it)"
+            );
+            State::update(&self.paths, |s| {
+                s.roles_without_source_identity.insert(arn.to_owned())
+            })?;
+        }
+        session.identity = Some(identity.to_owned());
+        self.store(entry, &session).await?;
         Ok(session)
     }
 }
@@ -1033,18 +1186,24 @@ fn role_duration(role: &RoleProfile, chained: bool) -> u32 {
     }
 }
 
+/// What [`Resolver::start_of_chain`] finds: credentials, the MFA session used (device and
+/// expiry), and the device whose code the first AssumeRole must carry.
+type StartOfChain = (AwsCredentials, Option<(String, SystemTime)>, Option<String>);
+
 /// One role on the way to a profile's credentials.
 struct Hop<'a> {
-    /// The role's profile.
-    profile: &'a Profile,
+    /// The profile the user asked for.
+    name: &'a str,
     /// The role.
     role: &'a RoleProfile,
     /// Its keychain entry.
     entry: &'a str,
     /// The credentials that assume it.
     source: &'a AwsCredentials,
-    /// RoleSessionName and SourceIdentity.
+    /// RoleSessionName.
     session_name: &'a str,
+    /// SourceIdentity: the same for every hop of the chain.
+    identity: &'a str,
     /// Whether `source` is itself a role's (a chain: one hour at most).
     chained: bool,
     /// The MFA device whose code this AssumeRole must carry (temporary source credentials).

@@ -61,8 +61,9 @@ pub(crate) async fn run(profile: &str, command: &str) -> Result<AwsCredentials, 
             words[0], output.status
         )));
     }
-    // Never echo the output in an error: it holds secrets.
-    let parsed: Output = serde_json::from_slice(&output.stdout).map_err(|e| {
+    // Never echo the output in an error: it holds secrets. Wiped once read.
+    let stdout = zeroize::Zeroizing::new(output.stdout);
+    let parsed: Output = serde_json::from_slice(&stdout).map_err(|e| {
         fail(format!(
             "its output is not the JSON AWS expects ({} at line {}, column {})",
             classify(&e),

@@ -66,6 +66,11 @@ impl StsFailure {
             if code == "AccessDenied" && message.contains("MultiFactorAuthentication failed"))
     }
 
+    /// Whether AWS refused a duration over the one hour allowed to a chained role.
+    pub(crate) fn is_chain_limit(&self) -> bool {
+        matches!(self, StsFailure::Service { message, .. } if message.contains("role chaining"))
+    }
+
     /// Whether the refusal is about `sts:SetSourceIdentity` (the role's trust policy).
     pub(crate) fn is_source_identity_refusal(&self) -> bool {
         matches!(self, StsFailure::Service { code, message }
@@ -98,6 +103,7 @@ fn session(c: &aws_sdk_sts::types::Credentials, arn: Option<String>) -> SessionC
         session_token: Secret::new(c.session_token()),
         expires,
         arn,
+        identity: None,
     }
 }
 
