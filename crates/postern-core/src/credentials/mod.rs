@@ -6,7 +6,8 @@
 //! 1. An explicit profile (`--profile`, the app's chosen identity).
 //! 2. Otherwise the environment: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with
 //!    `AWS_SESSION_TOKEN`), as the AWS CLI uses them.
-//! 3. Otherwise the profile `AWS_PROFILE` names, or `default`.
+//! 3. Otherwise the profile `AWS_DEFAULT_PROFILE` or `AWS_PROFILE` names (in botocore's order), or
+//!    `default`.
 //!
 //! Within a profile, a `role_arn` is assumed with its source's credentials (a chain of
 //! `source_profile`s ends at a base profile, or at `credential_source`). A base profile's
