@@ -263,8 +263,13 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
         "us-east-1 prod-ops"
     );
 
-    // whoami and profiles.
-    let out = machine.run(&["whoami", "--profile", "prod-ops"], b"", &[]);
+    // whoami and profiles. The most verbose log Postern has: the libraries that see secrets on
+    // the wire stay at info.
+    let out = machine.run(
+        &["whoami", "--profile", "prod-ops"],
+        b"",
+        &[("POSTERN_LOG", "trace")],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let shown = text(&out);
     assert!(
@@ -310,10 +315,16 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
             "via-profile",
         ],
         b"",
-        &[],
+        &[("POSTERN_LOG", "trace")],
     );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "via-profile");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TRACE"),
+        "the log was on: {}",
+        text(&out)
+    );
+    quiet_outputs.push(("run, traced".into(), [out.stdout, out.stderr].concat()));
 
     // logout forgets the sessions; the keys stay.
     let out = machine.run(&["logout"], b"", &[]);

@@ -272,3 +272,170 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
     }
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// Whether DescribeSessions still lists the session as active.
+async fn still_active(access: &postern_core::session::SsmAccess, id: &str) -> bool {
+    let listed = access
+        .client
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .expect("DescribeSessions");
+    listed
+        .sessions()
+        .iter()
+        .any(|session| session.session_id() == Some(id))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // The websocket goes silent a few frames in, and every later dial finds a dead path: the
+    // upgrade is never answered (a dial alone would wait 15 s).
+    postern_e2e::arm_faults_for_next_sessions(
+        &sandbox,
+        postern_sandbox::agent::Faults {
+            stall_after: Some(8),
+            hang_upgrades_after: Some(1),
+            ..Default::default()
+        },
+    );
+    let options = SessionOptions {
+        resume_deadline: Duration::from_secs(3),
+        ..quick_options()
+    };
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        options,
+    )
+    .await
+    .expect("opens");
+    let (mut events, writer, _) = shell.split();
+    writer.send(b"echo one\r".to_vec()).await;
+    let mut down_at = None;
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await {
+                Some(SessionEvent::Reconnecting { .. }) => {
+                    down_at.get_or_insert_with(std::time::Instant::now);
+                }
+                Some(SessionEvent::Ended(end)) => return end,
+                Some(_) => {}
+                None => panic!("no end"),
+            }
+        }
+    })
+    .await
+    .expect("the session ends, never hangs");
+    let down_at = down_at.expect("the stall was noticed and a reconnect tried");
+    match end {
+        SessionEnd::Failed(reason) => {
+            assert!(
+                reason.contains("could not be resumed within 3 s"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a failure with a reason, got {other:?}"),
+    }
+    // The deadline holds although one dial alone would take 15 s.
+    let after_down = down_at.elapsed();
+    assert!(
+        after_down < Duration::from_secs(8),
+        "ended {after_down:?} after the socket went down, with a 3 s resume deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // The agent acknowledges nothing for a minute: the send window fills, input queues up.
+    postern_e2e::arm_faults_for_next_sessions(
+        &sandbox,
+        postern_sandbox::agent::Faults {
+            ack_delay_ms: 60_000,
+            ..Default::default()
+        },
+    );
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        quick_options(),
+    )
+    .await
+    .expect("opens");
+    let id = shell.id().to_owned();
+    let (mut events, writer, _) = shell.split();
+    until(&mut events, "sandbox$ ").await;
+    let typist = writer.clone();
+    let typing = tokio::spawn(async move {
+        let line = format!(": {}\r", "x".repeat(96)).into_bytes();
+        for _ in 0..2_000 {
+            if !typist.send(line.clone()).await {
+                return;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !typing.is_finished(),
+        "the input is held back by the full window"
+    );
+    tokio::time::timeout(Duration::from_secs(5), writer.close())
+        .await
+        .expect("close is taken at once");
+    let end = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match events.recv().await {
+                Some(SessionEvent::Ended(end)) => return end,
+                Some(_) => {}
+                None => panic!("no end"),
+            }
+        }
+    })
+    .await
+    .expect("the session ends");
+    assert!(matches!(end, SessionEnd::ClosedByUser), "{end:?}");
+    assert!(
+        !still_active(&access, &id).await,
+        "TerminateSession ended it on the service"
+    );
+    typing.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_session_is_terminated_on_the_service() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        quick_options(),
+    )
+    .await
+    .expect("opens");
+    let id = shell.id().to_owned();
+    let (mut events, writer, _) = shell.split();
+    until(&mut events, "sandbox$ ").await;
+    assert!(still_active(&access, &id).await, "listed while open");
+    writer.close().await;
+    while let Some(event) = events.recv().await {
+        if let SessionEvent::Ended(end) = event {
+            assert!(matches!(end, SessionEnd::ClosedByUser), "{end:?}");
+            break;
+        }
+    }
+    assert!(!still_active(&access, &id).await, "gone once closed");
+}

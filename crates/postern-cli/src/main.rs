@@ -227,18 +227,30 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
     }
 }
 
-fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    // Postern's own warnings only, unless POSTERN_LOG asks for more (e.g. POSTERN_LOG=debug).
-    tracing_subscriber::fmt()
+/// Postern's own warnings only, unless POSTERN_LOG asks for more (e.g. POSTERN_LOG=debug); the
+/// libraries that see secrets on the wire never log past `info`, whatever it asks.
+fn init_logging() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let asked = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("off,postern_core=warn,postern=warn")
+    });
+    let capped = tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() <= tracing::Level::INFO
+            || !postern_core::secret_bearing_log_target(meta.target())
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("off,postern_core=warn,postern=warn")
-            }),
-        )
-        .init();
+        .with_filter(asked)
+        .with_filter(capped);
+    tracing_subscriber::registry().with(layer).init();
+}
+
+fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    init_logging();
     let Some(command) = cli.command.take() else {
         use clap::CommandFactory as _;
         let _ = Cli::command().print_help();

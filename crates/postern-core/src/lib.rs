@@ -29,3 +29,56 @@ pub mod profile;
 pub mod session;
 pub mod settings;
 pub mod tunnel;
+
+/// Log targets of libraries that see secrets on the wire: the SDK's HTTP layers log request and
+/// response bodies (StartSession's stream token, STS's session tokens) at trace, SigV4 logs the
+/// canonical request (with the session token header) at debug, and the websocket crate logs
+/// frames (the OpenDataChannel token). Frontends cap these at `info` whatever the user's log
+/// filter asks for (see [`secret_bearing_log_target`]).
+pub const SECRET_BEARING_LOG_TARGETS: &[&str] = &[
+    "aws_sigv4",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_json",
+    "aws_smithy_types",
+    "aws_runtime",
+    "aws_config",
+    "aws_sdk_ssm",
+    "aws_sdk_sts",
+    "aws_sdk_ec2",
+    "aws_sdk_cloudtrail",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tungstenite",
+    "tokio_tungstenite",
+];
+
+/// Whether a log target (a module path) belongs to one of [`SECRET_BEARING_LOG_TARGETS`].
+pub fn secret_bearing_log_target(target: &str) -> bool {
+    SECRET_BEARING_LOG_TARGETS.iter().any(|crate_name| {
+        target
+            .strip_prefix(crate_name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_bearing_log_target;
+
+    #[test]
+    fn the_wire_libraries_and_their_modules_are_secret_bearing_and_postern_is_not() {
+        assert!(secret_bearing_log_target("aws_sigv4"));
+        assert!(secret_bearing_log_target(
+            "aws_smithy_runtime::client::orchestrator"
+        ));
+        assert!(secret_bearing_log_target("tungstenite::protocol"));
+        assert!(!secret_bearing_log_target("aws_sigv4_extra"));
+        assert!(!secret_bearing_log_target("postern_core::session::driver"));
+        assert!(!secret_bearing_log_target("postern"));
+    }
+}

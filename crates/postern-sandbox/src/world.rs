@@ -97,6 +97,8 @@ pub struct World {
     pub faults: HashMap<String, crate::agent::Faults>,
     /// Faults every newly started session gets.
     pub new_session_faults: Option<crate::agent::Faults>,
+    /// How many websocket upgrades each session's data channel has been asked for.
+    pub upgrades: HashMap<String, u32>,
     /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
     pub agent_pacing: bool,
     /// How long a session may see no data before the agent ends it.
@@ -293,6 +295,7 @@ impl World {
             lookups: HashMap::new(),
             faults: HashMap::new(),
             new_session_faults: None,
+            upgrades: HashMap::new(),
             agent_pacing: scenario.settings.agent_pacing,
             idle_timeout: std::time::Duration::from_secs(
                 scenario.settings.idle_timeout_minutes * 60,

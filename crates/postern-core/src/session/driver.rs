@@ -3,9 +3,11 @@
 //! Every wake-up (a websocket message, a command, a deadline) feeds the channel, then drains its
 //! frames into the websocket and its events to the handle. A socket that errors, closes, refuses
 //! a write or goes silent (no frame and no pong for `silence_timeout`) is "down": the driver
-//! calls ResumeSession and dials again, with backoff, until `resume_deadline`; the channel keeps
-//! all its state, and input keeps being sequenced meanwhile (up to the window, then the handle
-//! waits). A session that cannot be resumed ends with the reason.
+//! calls ResumeSession and dials again, with backoff, until `resume_deadline` after it went down
+//! (a new socket counts only once something is heard on it); the channel keeps all its state, and
+//! input keeps being sequenced meanwhile (up to the window, then the handle waits). A session
+//! that cannot be resumed ends with the reason. Resizes and the order to close come on their own
+//! queue, so they never wait behind held-back input or a reconnect.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::socket::{self, Socket};
-use super::{Command, SessionEnd, SessionError, SessionEvent, SessionOptions, SsmAccess};
+use super::{Command, Control, SessionEnd, SessionError, SessionEvent, SessionOptions, SsmAccess};
 
 /// The state of one session's task.
 pub struct Driver {
@@ -32,11 +34,14 @@ pub struct Driver {
     channel: Channel,
     socket: Option<Socket>,
     commands: mpsc::Receiver<Command>,
+    control: mpsc::Receiver<Control>,
     events: mpsc::Sender<SessionEvent>,
     pending_input: VecDeque<Vec<u8>>,
     last_heard: Instant,
     next_ping: Instant,
     down_reason: Option<String>,
+    /// When the socket went down, until something is heard on a new one.
+    down_since: Option<Instant>,
     last_report: Instant,
 }
 
@@ -57,6 +62,7 @@ impl Driver {
         token: String,
         options: SessionOptions,
         commands: mpsc::Receiver<Command>,
+        control: mpsc::Receiver<Control>,
         events: mpsc::Sender<SessionEvent>,
     ) -> Self {
         let now = Instant::now();
@@ -75,11 +81,13 @@ impl Driver {
             channel,
             socket: None,
             commands,
+            control,
             events,
             pending_input: VecDeque::new(),
             last_heard: now,
             next_ping: now,
             down_reason: None,
+            down_since: None,
             last_report: now,
         }
     }
@@ -116,24 +124,30 @@ impl Driver {
             tokio::select! {
                 message = socket.next() => match message {
                     Some(Ok(Message::Binary(bytes))) => {
-                        self.last_heard = Instant::now();
+                        self.heard();
                         self.channel.handle_frame(Instant::now(), &bytes);
                     }
                     Some(Ok(Message::Text(text))) => {
-                        self.last_heard = Instant::now();
+                        self.heard();
                         self.channel.handle_frame(Instant::now(), text.as_bytes());
                     }
                     Some(Ok(Message::Close(frame))) => {
                         let why = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
                         self.socket_down(why.unwrap_or_else(|| "the service closed the websocket".into()));
                     }
-                    Some(Ok(_)) => self.last_heard = Instant::now(),
+                    Some(Ok(_)) => self.heard(),
                     Some(Err(error)) => self.socket_down(format!("websocket error: {error}")),
                     None => self.socket_down("the websocket ended".into()),
                 },
+                control = self.control.recv() => match control {
+                    Some(Control::Close) | None => return self.close_by_user().await,
+                    Some(Control::Resize { cols, rows }) => {
+                        let _ = self.channel.resize(Instant::now(), cols, rows);
+                    }
+                },
                 command = self.commands.recv(), if accept_commands => match command {
-                    Some(Command::Close) | None => return self.close_by_user().await,
                     Some(command) => self.command(command),
+                    None => return self.close_by_user().await,
                 },
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
@@ -183,10 +197,17 @@ impl Driver {
         self.deliver_events().await
     }
 
+    /// Something arrived on the socket: it is alive, and a reconnect is complete.
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.down_since = None;
+    }
+
     fn socket_down(&mut self, reason: String) {
         if self.socket.take().is_some() {
             tracing::info!(session = %self.session_id, %reason, "data channel down");
             self.down_reason = Some(reason);
+            self.down_since.get_or_insert_with(Instant::now);
         }
     }
 
@@ -256,7 +277,12 @@ impl Driver {
                         postern_ssm::channel::CloseReason::ChannelClosed(text) => {
                             SessionEnd::Closed(text)
                         }
-                        other => SessionEnd::Failed(other.to_string()),
+                        other => {
+                            // Postern gives up on it (spec §5.7): the service must not keep
+                            // the session open.
+                            self.terminate().await;
+                            SessionEnd::Failed(other.to_string())
+                        }
                     });
                 }
             };
@@ -275,121 +301,214 @@ impl Driver {
                 self.pending_input.push_back(bytes);
                 self.feed_input(now);
             }
-            Command::Resize { cols, rows } => {
-                let _ = self.channel.resize(now, cols, rows);
-            }
             Command::Flag(flag) => {
                 let _ = self.channel.send_flag(now, flag);
             }
-            // Handled by `drive`, which ends the session.
-            Command::Close => {}
         }
     }
 
-    /// End the session at the user's request: the TerminateSession flag for port sessions (the
-    /// agent ends them in-band), then the TerminateSession API (shells have no in-band way).
+    /// End the session at the user's request. Input already queued goes out first, if the
+    /// socket takes it within a couple of seconds; then the TerminateSession flag for port
+    /// sessions (the agent ends them in-band), then the TerminateSession API (shells have no
+    /// in-band way).
     async fn close_by_user(&mut self) -> SessionEnd {
+        self.drain_input(Duration::from_secs(2)).await;
         let now = Instant::now();
         if matches!(self.channel.session_kind(), Some(SessionKind::Port { .. })) {
             let _ = self.channel.send_flag(now, Flag::TerminateSession);
             self.transmit(now).await;
         }
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.access
-                .client
-                .terminate_session()
-                .session_id(&self.session_id)
-                .send(),
-        )
-        .await;
+        self.terminate().await;
         SessionEnd::ClosedByUser
     }
 
+    /// Tell the service the session is over, so it does not linger as Connected.
+    async fn terminate(&mut self) {
+        let call = self
+            .access
+            .client
+            .terminate_session()
+            .session_id(&self.session_id)
+            .send();
+        match tokio::time::timeout(Duration::from_secs(10), call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                let error = SessionError::from_sdk("TerminateSession", &self.target, &error);
+                tracing::warn!(session = %self.session_id, %error, "TerminateSession failed");
+            }
+            Err(_) => {
+                tracing::warn!(session = %self.session_id, "TerminateSession timed out");
+            }
+        }
+    }
+
+    /// Feed input the handle queued before closing into the channel and onto the socket, until
+    /// it is all sent or `limit` passes (a paused agent or a dead socket does not hold the close
+    /// up).
+    async fn drain_input(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            // Commands are taken only while nothing waits, so a flag keeps its place after the
+            // bytes before it.
+            while self.pending_input.is_empty() {
+                match self.commands.try_recv() {
+                    Ok(command) => self.command(command),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            self.transmit(now).await;
+            if self.pending_input.is_empty() || now >= deadline {
+                return;
+            }
+            let Some(socket) = self.socket.as_mut() else {
+                return;
+            };
+            let wake = self
+                .channel
+                .poll_timeout()
+                .map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                message = socket.next() => match message {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        self.channel.handle_frame(Instant::now(), &bytes);
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        self.channel.handle_frame(Instant::now(), text.as_bytes());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                },
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            let now = Instant::now();
+            self.channel.handle_timeout(now);
+            self.feed_input(now);
+        }
+    }
+
     /// Open the websocket: the first time with StartSession's token, afterwards through
-    /// ResumeSession, retrying with backoff until the deadline.
+    /// ResumeSession, retrying with backoff until `resume_deadline` after the socket went down.
+    /// Every attempt is cut short at the deadline, and a close from the user ends the wait.
     async fn connect(&mut self) -> Result<(), SessionEnd> {
-        let started = Instant::now();
-        let deadline = started + self.options.resume_deadline;
-        let mut delay = Duration::from_millis(rand::rng().random_range(100..200));
         let reconnecting = self.first_token.is_none();
+        let down_since = *self.down_since.get_or_insert_with(Instant::now);
+        let deadline = down_since + self.options.resume_deadline;
+        let mut delay = Duration::from_millis(rand::rng().random_range(100..200));
         if let Some(reason) = self.down_reason.take() {
             let _ = self
                 .events
                 .send(SessionEvent::Reconnecting { reason })
                 .await;
         }
-        let mut last_error;
+        let limit = self.options.resume_deadline.as_secs();
+        let given_up = |last_error: &str| {
+            SessionEnd::Failed(format!(
+                "the session could not be resumed within {limit} s: {last_error}"
+            ))
+        };
+        let mut last_error = String::from("no attempt finished in time");
         loop {
-            let attempt = match self.first_token.take() {
-                Some(token) => Ok(token),
-                None => self.resume().await,
-            };
-            match attempt {
-                Ok(token) => {
-                    let version = self.options.channel.client_version.clone();
-                    match socket::dial(
-                        &self.access,
-                        &self.stream_url,
-                        &token,
-                        &self.client_id,
-                        &version,
-                    )
-                    .await
-                    {
-                        Ok(socket) => {
-                            let now = Instant::now();
-                            self.socket = Some(socket);
-                            self.last_heard = now;
-                            self.next_ping = now;
-                            if reconnecting {
-                                self.channel.reconnected(now);
-                                let _ = self.events.send(SessionEvent::Reconnected).await;
-                            }
-                            return Ok(());
-                        }
-                        Err(error) => last_error = error.to_string(),
+            let first_token = self.first_token.take();
+            let attempt = attempt(
+                &self.access,
+                &self.session_id,
+                &self.target,
+                &self.stream_url,
+                first_token,
+                &self.client_id,
+                &self.options.channel.client_version,
+            );
+            let outcome = tokio::select! {
+                outcome = tokio::time::timeout_at(deadline.into(), attempt) => outcome,
+                control = self.control.recv() => match control {
+                    Some(Control::Resize { cols, rows }) => {
+                        // Sequenced now, sent after the reconnect.
+                        let _ = self.channel.resize(Instant::now(), cols, rows);
+                        continue;
                     }
+                    Some(Control::Close) | None => {
+                        self.terminate().await;
+                        return Err(SessionEnd::ClosedByUser);
+                    }
+                },
+            };
+            match outcome {
+                Err(_) => return Err(given_up(&last_error)),
+                Ok(Ok((socket, url))) => {
+                    let now = Instant::now();
+                    self.socket = Some(socket);
+                    if let Some(url) = url {
+                        self.stream_url = url;
+                    }
+                    self.last_heard = now;
+                    self.next_ping = now;
+                    if reconnecting {
+                        self.channel.reconnected(now);
+                        let _ = self.events.send(SessionEvent::Reconnected).await;
+                    } else {
+                        self.down_since = None;
+                    }
+                    return Ok(());
                 }
-                Err(Fatal(reason)) => return Err(SessionEnd::Failed(reason)),
-                Err(Retry(reason)) => last_error = reason,
+                Ok(Err(Fatal(reason))) => return Err(SessionEnd::Failed(reason)),
+                Ok(Err(Retry(reason))) => last_error = reason,
             }
             if Instant::now() + delay > deadline {
-                return Err(SessionEnd::Failed(format!(
-                    "the session could not be resumed within {} s: {last_error}",
-                    self.options.resume_deadline.as_secs()
-                )));
+                return Err(given_up(&last_error));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
+}
 
-    /// ResumeSession: a fresh token (and maybe a fresh stream URL).
-    async fn resume(&mut self) -> Result<String, ResumeError> {
-        let call = self
-            .access
-            .client
-            .resume_session()
-            .session_id(&self.session_id)
-            .send();
-        match tokio::time::timeout(Duration::from_secs(10), call).await {
-            Err(_) => Err(Retry("ResumeSession timed out".into())),
-            Ok(Err(error)) => match SessionError::from_sdk("ResumeSession", &self.target, &error) {
-                SessionError::Network(why) => Err(Retry(why)),
-                other => Err(Fatal(format!("the session cannot be resumed: {other}"))),
-            },
-            Ok(Ok(out)) => {
-                let Some(token) = out.token_value().filter(|t| !t.is_empty()) else {
-                    return Err(Fatal(
-                        "the session has ended (ResumeSession returned no token)".into(),
-                    ));
-                };
-                if let Some(url) = out.stream_url().filter(|u| !u.is_empty()) {
-                    self.stream_url = url.to_owned();
-                }
-                Ok(token.to_owned())
-            }
+/// One try at a socket: ResumeSession for a fresh token (unless StartSession's is still unused),
+/// then the dial. Returns the socket and the new stream URL, if ResumeSession gave one.
+async fn attempt(
+    access: &SsmAccess,
+    session_id: &str,
+    target: &str,
+    stream_url: &str,
+    first_token: Option<String>,
+    client_id: &str,
+    client_version: &str,
+) -> Result<(Socket, Option<String>), ResumeError> {
+    let (token, new_url) = match first_token {
+        Some(token) => (token, None),
+        None => resume(access, session_id, target).await?,
+    };
+    let url = new_url.as_deref().unwrap_or(stream_url);
+    match socket::dial(access, url, &token, client_id, client_version).await {
+        Ok(socket) => Ok((socket, new_url)),
+        Err(error) => Err(Retry(error.to_string())),
+    }
+}
+
+/// ResumeSession: a fresh token (and maybe a fresh stream URL).
+async fn resume(
+    access: &SsmAccess,
+    session_id: &str,
+    target: &str,
+) -> Result<(String, Option<String>), ResumeError> {
+    let call = access.client.resume_session().session_id(session_id).send();
+    match tokio::time::timeout(Duration::from_secs(10), call).await {
+        Err(_) => Err(Retry("ResumeSession timed out".into())),
+        Ok(Err(error)) => match SessionError::from_sdk("ResumeSession", target, &error) {
+            SessionError::Network(why) => Err(Retry(why)),
+            other => Err(Fatal(format!("the session cannot be resumed: {other}"))),
+        },
+        Ok(Ok(out)) => {
+            let Some(token) = out.token_value().filter(|t| !t.is_empty()) else {
+                return Err(Fatal(
+                    "the session has ended (ResumeSession returned no token)".into(),
+                ));
+            };
+            let url = out
+                .stream_url()
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned);
+            Ok((token.to_owned(), url))
         }
     }
 }

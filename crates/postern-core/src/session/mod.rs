@@ -128,7 +128,9 @@ pub struct SessionOptions {
     /// How long with nothing at all from the service (not even a pong) before the socket is
     /// declared dead and the session resumed.
     pub silence_timeout: Duration,
-    /// How long reconnecting may take before the session is given up.
+    /// How long after the socket went down the session may take to come back (something heard
+    /// on a new socket) before it ends with the reason. Every ResumeSession call and dial is cut
+    /// short at this deadline.
     pub resume_deadline: Duration,
 }
 
@@ -138,7 +140,9 @@ impl Default for SessionOptions {
             channel: postern_ssm::channel::ChannelConfig::default(),
             ping_interval: Duration::from_secs(10),
             silence_timeout: Duration::from_secs(25),
-            resume_deadline: Duration::from_secs(30),
+            // Under the 30 s a user may wait for a verdict, with room for the last attempt's
+            // error to arrive.
+            resume_deadline: Duration::from_secs(25),
         }
     }
 }
@@ -260,12 +264,19 @@ impl SessionError {
     }
 }
 
-/// What the handle asks of the driver.
+/// What the handle asks of the driver, in order with the input (a flag such as DisconnectToPort
+/// must follow the bytes before it).
 #[derive(Debug)]
 pub(crate) enum Command {
     Input(Vec<u8>),
-    Resize { cols: u32, rows: u32 },
     Flag(Flag),
+}
+
+/// What the handle asks of the driver out of band: these never wait behind input held back by
+/// a full send window or a reconnect, so a session can always be closed or resized.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Resize { cols: u32, rows: u32 },
     Close,
 }
 
@@ -274,6 +285,7 @@ pub(crate) enum Command {
 pub struct Session {
     id: String,
     commands: mpsc::Sender<Command>,
+    control: mpsc::Sender<Control>,
     events: mpsc::Receiver<SessionEvent>,
 }
 
@@ -281,6 +293,7 @@ pub struct Session {
 #[derive(Clone, Debug)]
 pub struct SessionWriter {
     commands: mpsc::Sender<Command>,
+    control: mpsc::Sender<Control>,
 }
 
 impl SessionWriter {
@@ -297,8 +310,8 @@ impl SessionWriter {
 
     /// Tell the agent the terminal size.
     pub async fn resize(&self, cols: u32, rows: u32) -> bool {
-        self.commands
-            .send(Command::Resize { cols, rows })
+        self.control
+            .send(Control::Resize { cols, rows })
             .await
             .is_ok()
     }
@@ -308,9 +321,10 @@ impl SessionWriter {
         self.commands.send(Command::Flag(flag)).await.is_ok()
     }
 
-    /// End the session: TerminateSession flag for ports, then the TerminateSession API.
+    /// End the session: TerminateSession flag for ports, then the TerminateSession API. Input
+    /// still waiting for room in the send window is dropped.
     pub async fn close(&self) {
-        let _ = self.commands.send(Command::Close).await;
+        let _ = self.control.send(Control::Close).await;
     }
 }
 
@@ -337,6 +351,7 @@ impl Session {
     pub fn writer(&self) -> SessionWriter {
         SessionWriter {
             commands: self.commands.clone(),
+            control: self.control.clone(),
         }
     }
 
@@ -349,6 +364,7 @@ impl Session {
     pub fn split(self) -> (mpsc::Receiver<SessionEvent>, SessionWriter, String) {
         let writer = SessionWriter {
             commands: self.commands,
+            control: self.control,
         };
         (self.events, writer, self.id)
     }
@@ -386,6 +402,7 @@ pub async fn open(
         });
     };
     let (command_tx, command_rx) = mpsc::channel(64);
+    let (control_tx, control_rx) = mpsc::channel(16);
     let (event_tx, event_rx) = mpsc::channel(1024);
     let driver = driver::Driver::new(
         access.clone(),
@@ -395,12 +412,14 @@ pub async fn open(
         token.to_owned(),
         options,
         command_rx,
+        control_rx,
         event_tx,
     );
     tokio::spawn(driver.run());
     Ok(Session {
         id: id.to_owned(),
         commands: command_tx,
+        control: control_tx,
         events: event_rx,
     })
 }

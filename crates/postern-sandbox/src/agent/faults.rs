@@ -28,6 +28,9 @@ pub struct Faults {
     /// Send `channel_closed` with the standard 116-byte header instead of the 112-byte,
     /// NUL-padded layout MGS is reported to use.
     pub standard_channel_closed: bool,
+    /// Answer this many websocket upgrades for the session, then leave later ones hanging
+    /// (no HTTP answer), as a dead network path does.
+    pub hang_upgrades_after: Option<u32>,
 }
 
 impl Faults {

@@ -57,6 +57,21 @@ pub async fn connect(
     Path(session_id): Path<String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let hang = {
+        let mut world = shared.world();
+        let count = world.upgrades.entry(session_id.clone()).or_default();
+        *count += 1;
+        let count = *count;
+        world
+            .faults
+            .get(&session_id)
+            .and_then(|faults| faults.hang_upgrades_after)
+            .is_some_and(|answered| count > answered)
+    };
+    if hang {
+        // A dead path: the client's dial must give up on its own.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
     upgrade.on_upgrade(move |socket| serve(shared, session_id, socket))
 }
 
