@@ -124,6 +124,28 @@ async fn a_piped_shell_runs_its_input_and_ends_when_quiet() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_shell_can_run_a_named_command_in_its_terminal() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    // AWS-StartInteractiveCommand: the command runs in a PTY and the session ends with it.
+    let out = postern(
+        &env,
+        &[
+            "shell",
+            &postern_e2e::instance("payments"),
+            "--command",
+            "sh -c 'echo named-$((6*7)); tty'",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("named-42"), "{stdout}");
+    assert!(stdout.contains("/dev/pts/"), "in a terminal: {stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn targets_outside_the_role_fail_with_the_aws_reason() {
     let sandbox = postern_e2e::sandbox().await;
     let env = role_env(&sandbox).await;
@@ -138,6 +160,111 @@ async fn targets_outside_the_role_fail_with_the_aws_reason() {
     assert!(
         stderr.contains("not authorized to perform: ssm:StartSession"),
         "{stderr}"
+    );
+    let out = postern(&env, &["shell", &postern_e2e::instance("data")], b"").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("not authorized to perform: ssm:StartSession"),
+        "{out:?}"
+    );
+    // An instance the role may reach, but whose agent is offline.
+    let offline = postern_e2e::offline_instance();
+    for args in [
+        vec!["shell", offline.as_str()],
+        vec!["run", offline.as_str(), "--", "true"],
+    ] {
+        let out = postern(&env, &args, b"").await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("AWS says: {offline} is not connected.")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_that_cannot_be_resumed_exits_non_zero_with_the_reason() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    // The websocket dies a few frames in and the way back hangs, until the session is ended
+    // elsewhere (an admin, or the idle timeout): then ResumeSession refuses.
+    postern_e2e::arm_faults_for_next_sessions(
+        &sandbox,
+        postern_sandbox::agent::Faults {
+            drop_socket_after: Some(30),
+            drop_socket_times: 1,
+            hang_upgrades_after: Some(1),
+            ..Default::default()
+        },
+    );
+    let mut child = tokio::process::Command::new(workspace_binary("postern"))
+        .args(["shell", &postern_e2e::instance("payments")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postern shell");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let typing = tokio::spawn(async move {
+        for n in 0..200 {
+            if stdin
+                .write_all(format!("echo line {n}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Keep stdin open: a piped shell would end at end of input.
+        std::future::pending::<()>().await;
+    });
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut said = String::new();
+    let session_id = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).await.expect("stderr") == 0 {
+                panic!("postern ended before losing the connection: {said}");
+            }
+            said.push_str(&line);
+            if let Some(rest) = line.split("resuming session ").nth(1) {
+                return rest.trim_end().trim_end_matches(']').to_owned();
+            }
+        }
+    })
+    .await
+    .expect("the dropped socket was reported");
+    let credentials = postern_e2e::role_credentials(&sandbox, postern_e2e::DEVELOPER, "demo").await;
+    postern_e2e::ssm_access(&sandbox, credentials)
+        .client
+        .terminate_session()
+        .session_id(&session_id)
+        .send()
+        .await
+        .expect("TerminateSession");
+    let mut rest = String::new();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        stderr.read_to_string(&mut rest).await.expect("stderr");
+        child.wait().await.expect("status")
+    })
+    .await
+    .expect("postern ends soon after the session was ended");
+    typing.abort();
+    said.push_str(&rest);
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "session {session_id} failed: the session cannot be resumed"
+        )),
+        "{said}"
     );
 }
 

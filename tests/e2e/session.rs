@@ -50,7 +50,7 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     .await
     .expect("opens");
     assert!(shell.id().starts_with("demo-"));
-    let (mut events, writer, _id) = shell.split();
+    let (mut events, writer, id) = shell.split();
     until(&mut events, "sandbox$ ").await;
 
     writer.send(b"echo $((6*7))\r".to_vec()).await;
@@ -77,6 +77,45 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
         .send("echo 'snowman ☃ crab 🦀 ünïcødé'\r".as_bytes().to_vec())
         .await;
     until(&mut events, "snowman ☃ crab 🦀 ünïcødé\r\n").await;
+    // A character split between two input messages reaches the shell whole.
+    let crab = "🦀".as_bytes();
+    writer.send(b"echo split-".to_vec()).await;
+    writer.send(crab[..2].to_vec()).await;
+    writer.send(crab[2..].to_vec()).await;
+    writer.send(b"-done\r".to_vec()).await;
+    until(&mut events, "split-🦀-done\r\n").await;
+    // Output whose characters the agent cuts between messages comes out whole and in order.
+    sandbox.set_faults(
+        &id,
+        postern_sandbox::agent::Faults {
+            split_characters: true,
+            ..Default::default()
+        },
+    );
+    writer
+        .send(b"printf 'snow:'; for i in $(seq 1000); do printf '\\342\\230\\203'; done; echo ':end'\r".to_vec())
+        .await;
+    let expected = format!("snow:{}:end", "☃".repeat(1000));
+    let mut seen = Vec::new();
+    let mut cut_inside_a_character = false;
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(event) = events.recv().await {
+            if let SessionEvent::Output(bytes) = event {
+                let mid_character = |b: u8| (0x80..0xc0).contains(&b);
+                cut_inside_a_character |= bytes.first().is_some_and(|&b| mid_character(b));
+                seen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(&seen).contains(&expected) {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the snowmen arrive whole");
+    assert!(
+        cut_inside_a_character,
+        "some message began inside a character, so the split was real"
+    );
 
     writer.close().await;
     let end = loop {
@@ -140,6 +179,24 @@ async fn unreachable_targets_fail_with_the_aws_reason() {
             );
         }
         other => panic!("expected access denied, got {other:?}"),
+    }
+    let offline = postern_e2e::offline_instance();
+    let refused = session::open(
+        &access,
+        SessionRequest::shell(&offline),
+        SessionOptions::default(),
+    )
+    .await;
+    match refused {
+        Err(error @ session::SessionError::TargetNotConnected { .. }) => {
+            let said = error.to_string();
+            assert!(
+                said.contains(&format!("AWS says: {offline} is not connected.")),
+                "{said}"
+            );
+            assert!(said.contains("SSM agent is online"), "{said}");
+        }
+        other => panic!("expected TargetNotConnected, got {other:?}"),
     }
 }
 
@@ -438,4 +495,89 @@ async fn a_closed_session_is_terminated_on_the_service() {
         }
     }
     assert!(!still_active(&access, &id).await, "gone once closed");
+}
+
+/// Open the data channel of a started session by hand with `token`; the first thing the agent
+/// does: a frame (admitted) or a close with its reason (refused).
+async fn open_data_channel(stream_url: &str, token: &str) -> Result<(), String> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut socket, _) = tokio_tungstenite::connect_async(stream_url)
+        .await
+        .expect("the stream URL answers");
+    let open = serde_json::json!({
+        "MessageSchemaVersion": "1.0",
+        "RequestId": "00000000-0000-4000-8000-000000000000",
+        "TokenValue": token,
+        "ClientId": "00000000-0000-4000-8000-000000000001",
+        "ClientVersion": "1.2.694.0",
+    });
+    socket
+        .send(Message::Text(open.to_string().into()))
+        .await
+        .expect("send OpenDataChannel");
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("the agent answers");
+    match first {
+        Some(Ok(Message::Binary(_))) => Ok(()),
+        Some(Ok(Message::Close(frame))) => {
+            Err(frame.map(|f| f.reason.to_string()).unwrap_or_default())
+        }
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_channel_takes_each_token_once_and_no_other() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let started = access
+        .client
+        .start_session()
+        .target(instance("payments"))
+        .send()
+        .await
+        .expect("StartSession");
+    let id = started.session_id().expect("id").to_owned();
+    let url = started.stream_url().expect("url").to_owned();
+    let token = started.token_value().expect("token").to_owned();
+    assert_eq!(
+        open_data_channel(&url, "not-the-token").await,
+        Err("invalid or used token".into())
+    );
+    assert_eq!(
+        open_data_channel(&url, &token).await,
+        Ok(()),
+        "the right token"
+    );
+    assert_eq!(
+        open_data_channel(&url, &token).await,
+        Err("invalid or used token".into()),
+        "a token is good for one connection"
+    );
+    let resumed = access
+        .client
+        .resume_session()
+        .session_id(&id)
+        .send()
+        .await
+        .expect("ResumeSession");
+    let fresh = resumed.token_value().expect("token").to_owned();
+    assert_ne!(fresh, token);
+    assert_eq!(
+        open_data_channel(&url, &fresh).await,
+        Ok(()),
+        "ResumeSession's token"
+    );
+    access
+        .client
+        .terminate_session()
+        .session_id(&id)
+        .send()
+        .await
+        .expect("TerminateSession");
 }

@@ -101,8 +101,11 @@ pub fn ssm_access(sandbox: &Sandbox, credentials: Credentials) -> SsmAccess {
 /// The developer role of the demo account.
 pub const DEVELOPER: &str = "arn:aws:iam::210987654321:role/developer";
 
+/// The admin role of the demo account (every instance).
+pub const ADMIN: &str = "arn:aws:iam::210987654321:role/admin";
+
 /// The first online instance of the demo account in us-east-1 that `matches`.
-fn demo_instance(
+pub fn demo_instance(
     matches: impl Fn(&postern_sandbox::scenario::InstanceSpec) -> bool,
 ) -> Option<String> {
     use postern_sandbox::scenario::{InstanceState, SsmStatus};
@@ -124,6 +127,25 @@ fn demo_instance(
 pub fn instance(team: &str) -> String {
     demo_instance(|i| i.tags.get("team").is_some_and(|t| t == team))
         .expect("the default world has such an instance")
+}
+
+/// An instance of the demo account in us-east-1 that the developer role may reach but whose
+/// agent has lost its connection.
+pub fn offline_instance() -> String {
+    Scenario::default_world()
+        .fleet
+        .instances
+        .into_iter()
+        .find(|i| {
+            i.account == "210987654321"
+                && i.region == "us-east-1"
+                && i.ssm == postern_sandbox::scenario::SsmStatus::ConnectionLost
+                && i.tags
+                    .get("team")
+                    .is_some_and(|t| t == "payments" || t == "search")
+        })
+        .map(|i| i.id)
+        .expect("the default world has an offline instance the developer reaches")
 }
 
 /// An online instance of the demo account (us-east-1, a team the developer role reaches) with

@@ -109,6 +109,55 @@ async fn sixteen_connections_of_eight_mebibytes_over_smux() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_tunnel_through_the_instance_reaches_another_host() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let port = echo_server().await;
+    // AWS-StartPortForwardingSessionToRemoteHost; the sandbox's instances see every host on
+    // their loopback.
+    let tunnel = tunnel::open(
+        &access,
+        TunnelSpec {
+            host: Some("orders-db.cluster-example.us-east-1.rds.amazonaws.com".into()),
+            ..spec(&postern_e2e::instance("payments"), port, 1)
+        },
+        loopback_options(),
+    )
+    .await
+    .expect("tunnel");
+    assert_eq!(tunnel.modes(), [PortMode::Mux { keepalive: false }]);
+    many(tunnel.local_addr(), 4, MIB).await;
+    let stats = tunnel.stats();
+    assert_eq!(
+        stats.bytes_down.load(std::sync::atomic::Ordering::Relaxed),
+        4 * MIB as u64
+    );
+    tunnel.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smux_with_keepalives_on_agents_that_need_them() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, postern_e2e::ADMIN, "demo").await,
+    );
+    let port = echo_server().await;
+    // Agents from 3.0.222.0 up to 3.1.1511.0 expect smux keepalives (spec §8).
+    let target = postern_e2e::demo_instance(|i| i.agent_version == "3.1.1476.0")
+        .expect("the default world has an agent of 3.1.1476.0");
+    let tunnel = tunnel::open(&access, spec(&target, port, 1), loopback_options())
+        .await
+        .expect("tunnel");
+    assert_eq!(tunnel.modes(), [PortMode::Mux { keepalive: true }]);
+    many(tunnel.local_addr(), 4, MIB).await;
+    tunnel.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn single_connection_mode_carries_connections_one_after_another() {
     let sandbox = sandbox().await;
     let access = ssm_access(
@@ -150,18 +199,53 @@ async fn a_pool_spreads_connections_over_sessions() {
 }
 
 /// Push `connections` × `size` through a tunnel of `pool` sessions to `target`, every session
-/// started with `faults` on its websocket.
+/// started with `faults` on its websocket; then check the faults really happened, every byte was
+/// counted both ways, and the sessions were resumed, never replaced.
 async fn under_faults(target: &str, pool: usize, faults: Faults, connections: usize, size: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+
     let sandbox = sandbox().await;
     let credentials = role_credentials(&sandbox, DEVELOPER, "demo").await;
     let access = ssm_access(&sandbox, credentials);
     let port = echo_server().await;
-    postern_e2e::arm_faults_for_next_sessions(&sandbox, faults);
+    postern_e2e::arm_faults_for_next_sessions(&sandbox, faults.clone());
     let tunnel = tunnel::open(&access, spec(target, port, pool), loopback_options())
         .await
         .expect("tunnel");
     many(tunnel.local_addr(), connections, size).await;
+    let stats = tunnel.stats();
+    let total = (connections * size) as u64;
+    assert_eq!(stats.bytes_up.load(Relaxed), total, "bytes counted up");
+    assert_eq!(stats.bytes_down.load(Relaxed), total, "bytes counted down");
+    assert_eq!(stats.connections.load(Relaxed), connections as u64);
+    assert_eq!(
+        stats.sessions.load(Relaxed),
+        pool as u64,
+        "every session was resumed, none replaced"
+    );
     tunnel.close().await;
+    let injected = sandbox.faults_injected();
+    if faults.drop_socket_after.is_some() {
+        assert!(
+            injected.sockets_dropped >= u64::from(faults.drop_socket_times),
+            "{injected:?}"
+        );
+    }
+    if faults.stall_after.is_some() {
+        assert!(injected.stalls >= 1, "{injected:?}");
+    }
+    if faults.drop_rate > 0.0 {
+        assert!(injected.frames_dropped > 0, "{injected:?}");
+    }
+    if faults.duplicate_rate > 0.0 {
+        assert!(injected.frames_duplicated > 0, "{injected:?}");
+    }
+    if faults.reorder_rate > 0.0 {
+        assert!(injected.frames_reordered > 0, "{injected:?}");
+    }
+    if faults == Faults::default() {
+        assert_eq!(injected, postern_sandbox::agent::Injected::default());
+    }
 }
 
 fn killed_three_times() -> Faults {

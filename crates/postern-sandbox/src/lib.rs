@@ -177,6 +177,11 @@ impl Sandbox {
             .insert(session_id.to_owned(), faults);
     }
 
+    /// The faults injected so far, all sessions together.
+    pub fn faults_injected(&self) -> agent::faults::Injected {
+        self.shared.world().injected
+    }
+
     /// Inject faults into every session started from now on (`None` stops doing so).
     pub fn set_faults_for_new_sessions(&self, faults: Option<agent::Faults>) {
         self.shared.world().new_session_faults = faults;

@@ -99,6 +99,8 @@ pub struct World {
     pub new_session_faults: Option<crate::agent::Faults>,
     /// How many websocket upgrades each session's data channel has been asked for.
     pub upgrades: HashMap<String, u32>,
+    /// The faults injected so far.
+    pub injected: crate::agent::faults::Injected,
     /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
     pub agent_pacing: bool,
     /// How long a session may see no data before the agent ends it.
@@ -296,6 +298,7 @@ impl World {
             faults: HashMap::new(),
             new_session_faults: None,
             upgrades: HashMap::new(),
+            injected: Default::default(),
             agent_pacing: scenario.settings.agent_pacing,
             idle_timeout: std::time::Duration::from_secs(
                 scenario.settings.idle_timeout_minutes * 60,

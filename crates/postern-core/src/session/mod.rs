@@ -195,11 +195,13 @@ pub enum SessionError {
     },
     /// The instance's SSM agent is not connected (stopped, offline, not a managed node).
     #[error(
-        "{target} is not connected to Session Manager: check that it is running and its SSM agent is online"
+        "{target} is not connected to Session Manager (AWS says: {message}): check that it is running and its SSM agent is online"
     )]
     TargetNotConnected {
         /// The instance.
         target: String,
+        /// AWS's message.
+        message: String,
     },
     /// The document or its parameters were refused.
     #[error("the session document was refused: {message}")]
@@ -253,6 +255,7 @@ impl SessionError {
             "AccessDeniedException" | "AccessDenied" => Self::AccessDenied { message },
             "TargetNotConnected" => Self::TargetNotConnected {
                 target: target.to_owned(),
+                message,
             },
             "InvalidDocument" | "InvalidParameters" => Self::InvalidDocument { message },
             _ => Self::Aws {

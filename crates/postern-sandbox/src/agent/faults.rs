@@ -29,13 +29,43 @@ pub struct Faults {
     /// NUL-padded layout MGS is reported to use.
     pub standard_channel_closed: bool,
     /// Answer this many websocket upgrades for the session, then leave later ones hanging
-    /// (no HTTP answer), as a dead network path does.
+    /// (no HTTP answer), as a dead network path does, until the session ends.
     pub hang_upgrades_after: Option<u32>,
+    /// Cut terminal output inside multi-byte UTF-8 characters (the real agent usually, not
+    /// always, keeps them whole).
+    pub split_characters: bool,
 }
 
 impl Faults {
     /// Whether any frame-level fault is set.
     pub fn perturbs_frames(&self) -> bool {
         self.drop_rate > 0.0 || self.duplicate_rate > 0.0 || self.reorder_rate > 0.0
+    }
+}
+
+/// How many faults the sandbox has injected (all sessions together), so a test can show its
+/// faults really happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// Websockets closed abruptly.
+    pub sockets_dropped: u64,
+    /// Websockets stalled.
+    pub stalls: u64,
+    /// Frames lost.
+    pub frames_dropped: u64,
+    /// Frames delivered twice.
+    pub frames_duplicated: u64,
+    /// Frames held back behind a later one.
+    pub frames_reordered: u64,
+}
+
+impl Injected {
+    /// Add `other`'s counts to these.
+    pub fn add(&mut self, other: &Injected) {
+        self.sockets_dropped += other.sockets_dropped;
+        self.stalls += other.stalls;
+        self.frames_dropped += other.frames_dropped;
+        self.frames_duplicated += other.frames_duplicated;
+        self.frames_reordered += other.frames_reordered;
     }
 }

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use crate::http::Shared;
 use crate::world::SessionStatus;
 
-pub use faults::Faults;
+pub use faults::{Faults, Injected};
 
 /// A websocket attached to a session's agent task.
 #[derive(Debug)]
@@ -69,8 +69,18 @@ pub async fn connect(
             .is_some_and(|answered| count > answered)
     };
     if hang {
-        // A dead path: the client's dial must give up on its own.
-        tokio::time::sleep(Duration::from_secs(120)).await;
+        // A dead path: the client's dial must give up on its own. The path comes back only
+        // once the session has ended (then the connection is refused like any other).
+        for _ in 0..1200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let active = shared
+                .world()
+                .session_mut(&session_id)
+                .is_some_and(|session| session.status.is_active());
+            if !active {
+                break;
+            }
+        }
     }
     upgrade.on_upgrade(move |socket| serve(shared, session_id, socket))
 }
@@ -130,18 +140,46 @@ async fn serve(shared: Arc<Shared>, session_id: String, mut socket: WebSocket) {
     pump(shared, session_id, socket, inbound_tx, outbound_rx).await;
 }
 
-/// Move frames between the websocket and the agent task, injecting the session's faults.
+/// Move frames between the websocket and the agent task, injecting the session's faults, and
+/// count what was injected.
 async fn pump(
     shared: Arc<Shared>,
     session_id: String,
+    socket: WebSocket,
+    inbound: mpsc::Sender<Vec<u8>>,
+    outbound: mpsc::Receiver<Outbound>,
+) {
+    let mut injected = Injected::default();
+    pump_frames(
+        &shared,
+        &session_id,
+        socket,
+        inbound,
+        outbound,
+        &mut injected,
+    )
+    .await;
+    let mut world = shared.world();
+    world.injected.add(&injected);
+    if let Some(session) = world.session_mut(&session_id)
+        && session.status == SessionStatus::Connected
+    {
+        session.status = SessionStatus::Disconnected;
+    }
+}
+
+async fn pump_frames(
+    shared: &Shared,
+    session_id: &str,
     mut socket: WebSocket,
     inbound: mpsc::Sender<Vec<u8>>,
     mut outbound: mpsc::Receiver<Outbound>,
+    injected: &mut Injected,
 ) {
     let faults = shared
         .world()
         .faults
-        .get(&session_id)
+        .get(session_id)
         .cloned()
         .unwrap_or_default();
     let mut rng = rand::rngs::StdRng::from_os_rng();
@@ -158,7 +196,7 @@ async fn pump(
                     Some(Err(_)) | None => break,
                 };
                 frames += 1;
-                for bytes in perturb(&faults, &mut rng, &mut held_in, bytes) {
+                for bytes in perturb(&faults, &mut rng, &mut held_in, bytes, injected) {
                     if inbound.send(bytes).await.is_err() {
                         return;
                     }
@@ -168,7 +206,7 @@ async fn pump(
                 match out {
                     Some(Outbound::Frame(bytes)) => {
                         frames += 1;
-                        for bytes in perturb(&faults, &mut rng, &mut held_out, bytes) {
+                        for bytes in perturb(&faults, &mut rng, &mut held_out, bytes, injected) {
                             if socket.send(Message::Binary(bytes.into())).await.is_err() {
                                 return;
                             }
@@ -181,12 +219,18 @@ async fn pump(
                 }
             }
         }
+        if *injected != Injected::default() {
+            // Published at once, so a test reading the counts sees every fault so far.
+            shared.world().injected.add(injected);
+            *injected = Injected::default();
+        }
         if let Some(after) = faults.stall_after
             && frames >= after
-            && take_budget(&shared, &session_id, |f| &mut f.stall_after)
+            && take_budget(shared, session_id, |f| &mut f.stall_after)
         {
             // Hold the socket open and silent: no reading (so no pongs), no writing.
             tracing::info!(session = %session_id, "fault: stalling the websocket");
+            shared.world().injected.stalls += 1;
             tokio::time::sleep(Duration::from_secs(120)).await;
             return;
         }
@@ -198,20 +242,15 @@ async fn pump(
         if drop_now {
             if faults.drop_socket_after.is_some() {
                 let mut world = shared.world();
-                if let Some(f) = world.faults.get_mut(&session_id) {
+                if let Some(f) = world.faults.get_mut(session_id) {
                     f.drop_socket_times = f.drop_socket_times.saturating_sub(1);
                 }
             }
             tracing::info!(session = %session_id, frames, "fault: dropping the websocket");
+            shared.world().injected.sockets_dropped += 1;
             // No close frame: the connection just dies.
             return;
         }
-    }
-    let mut world = shared.world();
-    if let Some(session) = world.session_mut(&session_id)
-        && session.status == SessionStatus::Connected
-    {
-        session.status = SessionStatus::Disconnected;
     }
 }
 
@@ -234,19 +273,23 @@ fn perturb(
     rng: &mut impl Rng,
     held: &mut VecDeque<Vec<u8>>,
     bytes: Vec<u8>,
+    injected: &mut Injected,
 ) -> Vec<Vec<u8>> {
     if !faults.perturbs_frames() {
         return vec![bytes];
     }
     let mut out = Vec::new();
     if rng.random_bool(faults.drop_rate.clamp(0.0, 1.0)) {
+        injected.frames_dropped += 1;
         return out;
     }
     if rng.random_bool(faults.reorder_rate.clamp(0.0, 1.0)) {
+        injected.frames_reordered += 1;
         held.push_back(bytes);
         return out;
     }
     if rng.random_bool(faults.duplicate_rate.clamp(0.0, 1.0)) {
+        injected.frames_duplicated += 1;
         out.push(bytes.clone());
     }
     out.push(bytes);

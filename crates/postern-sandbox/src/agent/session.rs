@@ -105,6 +105,25 @@ fn plan_for(document: &str, parameters: &BTreeMap<String, Vec<String>>) -> Plan 
 }
 
 /// Dotted numeric version comparison, the agent's own (any parse failure compares as less).
+/// How the agent carries a port session (spec §8): a raw stream unless it is local port
+/// forwarding; smux when both the client (1.1.70) and the agent (3.0.222.0) know it, with smux
+/// keepalives unless both are new enough to drop them (client 1.2.332.0, agent 3.1.1575.0) or the
+/// agent is the one release that never sends them; otherwise one connection at a time.
+fn agent_port_mode(forwarding: bool, client_version: &str, agent_version: &str) -> PortMode {
+    if !forwarding {
+        return PortMode::Stream;
+    }
+    if !(version_at_least(client_version, "1.1.70") && version_at_least(agent_version, "3.0.222.0"))
+    {
+        return PortMode::Basic;
+    }
+    let new_pair = version_at_least(client_version, "1.2.332.0")
+        && version_at_least(agent_version, "3.1.1575.0");
+    PortMode::Mux {
+        keepalive: !new_pair && agent_version.trim() != "3.1.1446.0",
+    }
+}
+
 fn version_at_least(version: &str, floor: &str) -> bool {
     let parse =
         |v: &str| -> Option<Vec<u64>> { v.split('.').map(|c| c.trim().parse().ok()).collect() };
@@ -537,19 +556,7 @@ impl Agent {
                 let forwarding = properties
                     .get("type")
                     .is_some_and(|t| t == "LocalPortForwarding");
-                let mode = if !forwarding {
-                    PortMode::Stream
-                } else if version_at_least(&client_version, "1.1.70")
-                    && version_at_least(&self.agent_version, "3.0.222.0")
-                {
-                    let new_pair = version_at_least(&client_version, "1.2.332.0")
-                        && version_at_least(&self.agent_version, "3.1.1575.0");
-                    PortMode::Mux {
-                        keepalive: !new_pair && self.agent_version.trim() != "3.1.1446.0",
-                    }
-                } else {
-                    PortMode::Basic
-                };
+                let mode = agent_port_mode(forwarding, &client_version, &self.agent_version);
                 self.mode = Some(mode);
                 match mode {
                     PortMode::Stream => self.dial(port),
@@ -772,6 +779,28 @@ impl Agent {
     fn queue_text(&mut self, payload_type: PayloadType, bytes: Vec<u8>) {
         let mut text = std::mem::take(&mut self.utf8_tail);
         text.extend(bytes);
+        let split_characters = self
+            .shared
+            .world()
+            .faults
+            .get(&self.session_id)
+            .is_some_and(|f| f.split_characters);
+        if split_characters {
+            // The agent only "usually" splits on character boundaries: cut this read right
+            // after the first lead byte of a multi-byte character, in messages of their own.
+            if let Some(lead) = text.iter().position(|&b| b >= 0xc0)
+                && lead + 1 < text.len()
+            {
+                let rest = text.split_off(lead + 1);
+                self.queue.push_back((payload_type, text));
+                for chunk in rest.chunks(1024) {
+                    self.queue.push_back((payload_type, chunk.to_vec()));
+                }
+            } else {
+                self.queue_bytes(payload_type, &text);
+            }
+            return;
+        }
         let cut = incomplete_utf8_tail(&text);
         self.utf8_tail = text.split_off(text.len() - cut);
         self.queue_bytes(payload_type, &text);
@@ -1165,6 +1194,31 @@ mod tests {
         assert_eq!(incomplete_utf8_tail(&"☃".as_bytes()[..2]), 2);
         assert_eq!(incomplete_utf8_tail(&"🦀".as_bytes()[..3]), 3);
         assert_eq!(incomplete_utf8_tail("🦀".as_bytes()), 0);
+    }
+
+    #[test]
+    fn the_port_mode_follows_both_versions() {
+        let mux = |keepalive| PortMode::Mux { keepalive };
+        let cases = [
+            // (forwarding, client, agent, mode)
+            (false, "1.2.694.0", "3.3.1611.0", PortMode::Stream),
+            (true, "1.1.61.0", "3.3.1611.0", PortMode::Basic),
+            (true, "", "3.3.1611.0", PortMode::Basic),
+            (true, "1.2.694.0", "3.0.100.0", PortMode::Basic),
+            (true, "1.1.70", "3.0.222.0", mux(true)),
+            (true, "1.2.0.0", "3.3.1611.0", mux(true)),
+            (true, "1.2.694.0", "3.1.1476.0", mux(true)),
+            (true, "1.2.694.0", "3.1.1446.0", mux(false)),
+            (true, "1.2.694.0", "3.1.1575.0", mux(false)),
+            (true, "1.2.332.0", "3.3.1611.0", mux(false)),
+        ];
+        for (forwarding, client, agent, mode) in cases {
+            assert_eq!(
+                agent_port_mode(forwarding, client, agent),
+                mode,
+                "client {client:?}, agent {agent:?}, forwarding {forwarding}"
+            );
+        }
     }
 
     #[test]
