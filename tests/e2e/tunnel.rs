@@ -138,6 +138,68 @@ async fn a_tunnel_through_the_instance_reaches_another_host() {
     tunnel.close().await;
 }
 
+/// A local client that writes 64 MiB and reads nothing for a while: what waits for it in
+/// Postern stays bounded (the agent is slowed down instead), and every byte arrives once it
+/// reads.
+async fn a_client_that_does_not_read(target: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let port = echo_server().await;
+    let tunnel = tunnel::open(&access, spec(target, port, 1), loopback_options())
+        .await
+        .expect("tunnel");
+    let size = 64 * MIB;
+    let socket = TcpStream::connect(tunnel.local_addr())
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = socket.into_split();
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let sent = Sha256::digest(&data);
+    let sending = tokio::spawn(async move {
+        writer.write_all(&data).await.expect("write");
+        writer
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats = tunnel.stats();
+    let waiting = stats.waiting_for_local.load(Relaxed);
+    assert!(
+        waiting <= tunnel::MAX_BACKLOG + 1024 * 1024,
+        "{waiting} bytes wait for the local client"
+    );
+    assert!(
+        !sending.is_finished(),
+        "the writer is held back while nobody reads (after {} bytes up)",
+        stats.bytes_up.load(Relaxed)
+    );
+    let mut received = Sha256::new();
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < size {
+        let n = tokio::time::timeout(Duration::from_secs(60), reader.read(&mut buf))
+            .await
+            .expect("the echo keeps coming")
+            .expect("read");
+        assert!(n > 0, "closed after {got} bytes");
+        received.update(&buf[..n]);
+        got += n;
+    }
+    let _writer = sending.await.expect("writer");
+    assert_eq!(sent, received.finalize());
+    assert_eq!(stats.waiting_for_local.load(Relaxed), 0);
+    tunnel.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_does_not_read_holds_the_agent_back_not_memory() {
+    a_client_that_does_not_read(&postern_e2e::instance("payments")).await;
+    a_client_that_does_not_read(&instance_with_agent("3.0.100.0")).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn smux_with_keepalives_on_agents_that_need_them() {
     let sandbox = sandbox().await;

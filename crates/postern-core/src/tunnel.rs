@@ -72,6 +72,9 @@ pub struct TunnelStats {
     pub open: AtomicUsize,
     /// Sessions started so far (the pool, plus any that replaced ended ones).
     pub sessions: AtomicU64,
+    /// Bytes from the remote port not yet written to local clients (bounded: see
+    /// [`MAX_BACKLOG`]).
+    pub waiting_for_local: AtomicUsize,
 }
 
 /// A running tunnel; dropping it (or [`Tunnel::close`]) closes its sessions.
@@ -324,7 +327,8 @@ impl Worker {
         let mut stop = self.stop.clone();
         let mut mux = smux::Session::new(Instant::now(), keepalive);
         let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(256);
-        let mut writers: HashMap<u32, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+        let mut writers: HashMap<u32, ToLocal> = HashMap::new();
+        let backlog = Arc::new(Backlog::new(self.stats.clone()));
         let mut outgoing: VecDeque<Vec<u8>> = VecDeque::new();
         loop {
             let timer = async {
@@ -354,7 +358,10 @@ impl Worker {
                     let Some(socket) = socket else { return true };
                     let stream = mux.open();
                     self.stats.open.fetch_add(1, Ordering::Relaxed);
-                    writers.insert(stream, spawn_connection(socket, stream, local_tx.clone()));
+                    writers.insert(
+                        stream,
+                        spawn_connection(socket, stream, local_tx.clone(), backlog.clone()),
+                    );
                 }
                 local = local_rx.recv(), if room_for_local => match local {
                     Some(FromLocal::Data(stream, bytes)) => {
@@ -370,7 +377,10 @@ impl Worker {
                     }
                     None => {}
                 },
-                event = events.recv() => match event {
+                // Local clients slower than the remote side: stop reading the session until
+                // they catch up, so the agent slows down instead of memory filling up.
+                () = backlog.drained(), if backlog.full() => {}
+                event = events.recv(), if !backlog.full() => match event {
                     Some(SessionEvent::Output(bytes)) => {
                         if let Err(error) = mux.handle_bytes(Instant::now(), &bytes) {
                             tracing::warn!(%error, "smux protocol error; restarting the session");
@@ -402,7 +412,7 @@ impl Worker {
                             .bytes_down
                             .fetch_add(data.len() as u64, Ordering::Relaxed);
                         if let Some(w) = writers.get(&stream) {
-                            let _ = w.send(data);
+                            w.send(data);
                         }
                     }
                     SmuxEvent::Closed { stream } => {
@@ -424,7 +434,7 @@ impl Worker {
         }
     }
 
-    fn drop_all(&self, writers: &mut HashMap<u32, mpsc::UnboundedSender<Vec<u8>>>) {
+    fn drop_all(&self, writers: &mut HashMap<u32, ToLocal>) {
         let n = writers.len();
         writers.clear();
         self.load.fetch_sub(n, Ordering::Relaxed);
@@ -458,7 +468,8 @@ impl Worker {
             };
             self.stats.open.fetch_add(1, Ordering::Relaxed);
             let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(64);
-            let to_local = spawn_connection(socket, 0, local_tx);
+            let backlog = Arc::new(Backlog::new(self.stats.clone()));
+            let to_local = spawn_connection(socket, 0, local_tx, backlog.clone());
             let mut outgoing: VecDeque<Vec<u8>> = VecDeque::new();
             let mut local_done = false;
             let outcome = loop {
@@ -485,10 +496,11 @@ impl Worker {
                         }
                         Some(FromLocal::Closed(_)) | None => local_done = true,
                     },
-                    event = events.recv() => match event {
+                    () = backlog.drained(), if backlog.full() => {}
+                    event = events.recv(), if !backlog.full() => match event {
                         Some(SessionEvent::Output(bytes)) => {
                             self.stats.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                            let _ = to_local.send(bytes);
+                            to_local.send(bytes);
                         }
                         Some(SessionEvent::Ended(_)) | None => break Some(*self.stop.borrow()),
                         Some(_) => {}
@@ -515,6 +527,71 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks queued for the session before local readers are held back.
 const MAX_QUEUED_CHUNKS: usize = 16;
 
+/// Bytes from the remote side a session's local connections have not written yet, at most
+/// [`MAX_BACKLOG`] before the worker stops reading the session. smux v1 has no per-stream flow
+/// control, so like smux itself this holds every stream of the session back while one local
+/// reader is slow: the agent slows down instead of Postern's memory filling up.
+#[derive(Debug)]
+struct Backlog {
+    bytes: AtomicUsize,
+    drained: tokio::sync::Notify,
+    stats: Arc<TunnelStats>,
+}
+
+/// Bytes a session's local connections may have waiting before it stops reading the session.
+pub const MAX_BACKLOG: usize = 8 * 1024 * 1024;
+
+impl Backlog {
+    fn new(stats: Arc<TunnelStats>) -> Self {
+        Self {
+            bytes: AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
+            stats,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) >= MAX_BACKLOG
+    }
+
+    /// Wait until the backlog may have dropped below the limit.
+    async fn drained(&self) {
+        self.drained.notified().await;
+    }
+
+    fn add(&self, n: usize) {
+        self.bytes.fetch_add(n, Ordering::AcqRel);
+        self.stats.waiting_for_local.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn remove(&self, n: usize) {
+        let before = self.bytes.fetch_sub(n, Ordering::AcqRel);
+        self.stats.waiting_for_local.fetch_sub(n, Ordering::Relaxed);
+        if before >= MAX_BACKLOG && before - n < MAX_BACKLOG {
+            self.drained.notify_one();
+        }
+    }
+}
+
+/// The way to one local connection: bytes sent here are written to it, counted in its
+/// session's backlog until they are.
+#[derive(Debug)]
+struct ToLocal {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    backlog: Arc<Backlog>,
+}
+
+impl ToLocal {
+    fn send(&self, bytes: Vec<u8>) {
+        let n = bytes.len();
+        self.backlog.add(n);
+        if self.tx.send(bytes).is_err() {
+            // The connection is gone: its bytes are dropped with it.
+            self.backlog.remove(n);
+        }
+    }
+}
+
 /// Pump one local connection: its reads go to the worker as `FromLocal`, and the returned
 /// sender's bytes are written to it. Reads are ≤ 32 KiB; the worker's bounded channel holds the
 /// reader back when the session cannot take more.
@@ -522,13 +599,22 @@ fn spawn_connection(
     socket: TcpStream,
     stream: u32,
     to_worker: mpsc::Sender<FromLocal>,
-) -> mpsc::UnboundedSender<Vec<u8>> {
+    backlog: Arc<Backlog>,
+) -> ToLocal {
     let (mut reader, mut writer) = socket.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let closer = to_worker.clone();
+    let written = backlog.clone();
     tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+            let result = writer.write_all(&bytes).await;
+            written.remove(bytes.len());
+            if result.is_err() {
+                // Whatever else waits for this connection is dropped, and leaves the backlog.
+                rx.close();
+                while let Ok(bytes) = rx.try_recv() {
+                    written.remove(bytes.len());
+                }
                 let _ = closer.send(FromLocal::Closed(stream)).await;
                 return;
             }
@@ -554,5 +640,5 @@ fn spawn_connection(
         }
         let _ = to_worker.send(FromLocal::Closed(stream)).await;
     });
-    tx
+    ToLocal { tx, backlog }
 }

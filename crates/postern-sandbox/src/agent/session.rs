@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use postern_ssm::frame::{MessageType, PayloadType};
@@ -154,13 +155,13 @@ enum Local {
     /// The single TCP connection of that generation ended.
     TcpClosed(u64),
     /// A mux stream's TCP connection was made (or not).
-    StreamDialed(u32, Result<mpsc::UnboundedSender<Vec<u8>>, String>),
+    StreamDialed(u32, Result<TcpWriter, String>),
     /// Bytes from a mux stream's TCP connection.
     StreamData(u32, Vec<u8>),
     /// A mux stream's TCP connection ended.
     StreamEnded(u32),
     /// The single TCP connection of that generation was made (or not).
-    Dialed(u64, Result<mpsc::UnboundedSender<Vec<u8>>, String>),
+    Dialed(u64, Result<TcpWriter, String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,15 +205,19 @@ struct Agent {
     finished: bool,
     home: Option<PathBuf>,
     pty: Option<PtyHandles>,
-    tcp: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    tcp: Option<TcpWriter>,
     tcp_dialing: bool,
     /// Which single TCP connection is current: what an older one reports late (its last bytes,
     /// its end) must not reach, or close, the next one.
     tcp_generation: u64,
     basic_backlog: Vec<u8>,
     mux_reader: MuxReader,
-    streams: HashMap<u32, Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    streams: HashMap<u32, Option<TcpWriter>>,
     stream_backlog: HashMap<u32, Vec<u8>>,
+    /// Bytes handed to TCP connections and not written yet.
+    tcp_unwritten: Arc<AtomicUsize>,
+    /// Client data frames held back while too much is unwritten.
+    held_input: VecDeque<Vec<u8>>,
     mux_keepalive: Option<(Instant, Instant)>,
     started: bool,
     last_report: Instant,
@@ -291,6 +296,8 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         mux_reader: MuxReader::default(),
         streams: HashMap::new(),
         stream_backlog: HashMap::new(),
+        tcp_unwritten: Arc::new(AtomicUsize::new(0)),
+        held_input: VecDeque::new(),
         mux_keepalive: None,
         started: false,
         last_report: now,
@@ -445,6 +452,42 @@ impl Agent {
 
     fn on_client(&mut self, bytes: &[u8]) {
         self.count_frame();
+        if self.holding_input(bytes) {
+            return;
+        }
+        self.handle_client_frame(bytes);
+    }
+
+    /// While too much waits to be written to TCP, client data is held, unacknowledged, so the
+    /// client's window fills and it stops sending; acknowledgements and control messages go
+    /// on. True if `bytes` was held.
+    fn holding_input(&mut self, bytes: &[u8]) -> bool {
+        let over = self.tcp_unwritten.load(Ordering::Acquire) >= MAX_UNWRITTEN;
+        if !over && self.held_input.is_empty() {
+            return false;
+        }
+        let is_data = postern_ssm::frame::decode(bytes)
+            .is_ok_and(|d| d.frame.message_type == MessageType::InputStreamData);
+        if !is_data {
+            return false;
+        }
+        if self.held_input.len() < MAX_HELD_INPUT {
+            self.held_input.push_back(bytes.to_vec());
+        }
+        true
+    }
+
+    /// Take held client data once TCP has caught up.
+    fn release_input(&mut self) {
+        while self.tcp_unwritten.load(Ordering::Acquire) < MAX_UNWRITTEN {
+            let Some(bytes) = self.held_input.pop_front() else {
+                return;
+            };
+            self.handle_client_frame(&bytes);
+        }
+    }
+
+    fn handle_client_frame(&mut self, bytes: &[u8]) {
         let now = Instant::now();
         let received = self.reliable.receive(now, bytes);
         if let Some(paused) = received.publication {
@@ -582,7 +625,7 @@ impl Agent {
                 let port = *port;
                 match &self.tcp {
                     Some(tcp) => {
-                        let _ = tcp.send(bytes);
+                        tcp.send(bytes);
                     }
                     None => {
                         self.basic_backlog.extend_from_slice(&bytes);
@@ -615,10 +658,12 @@ impl Agent {
             MuxFrame::Open(stream) => {
                 self.streams.insert(stream, None);
                 let tx = self.local_tx.clone();
+                let unwritten = self.tcp_unwritten.clone();
                 tokio::spawn(async move {
                     match TcpStream::connect(("127.0.0.1", port)).await {
                         Ok(socket) => {
-                            let writer = spawn_tcp(socket, tx.clone(), TcpTag::Stream(stream));
+                            let writer =
+                                spawn_tcp(socket, tx.clone(), TcpTag::Stream(stream), unwritten);
                             let _ = tx.send(Local::StreamDialed(stream, Ok(writer))).await;
                         }
                         Err(e) => {
@@ -631,7 +676,7 @@ impl Agent {
             }
             MuxFrame::Data(stream, data) => match self.streams.get(&stream) {
                 Some(Some(writer)) => {
-                    let _ = writer.send(data);
+                    writer.send(data);
                 }
                 Some(None) => self
                     .stream_backlog
@@ -653,10 +698,12 @@ impl Agent {
         self.tcp_generation += 1;
         let generation = self.tcp_generation;
         let tx = self.local_tx.clone();
+        let unwritten = self.tcp_unwritten.clone();
         tokio::spawn(async move {
             match TcpStream::connect(("127.0.0.1", port)).await {
                 Ok(socket) => {
-                    let writer = spawn_tcp(socket, tx.clone(), TcpTag::Single(generation));
+                    let writer =
+                        spawn_tcp(socket, tx.clone(), TcpTag::Single(generation), unwritten);
                     let _ = tx.send(Local::Dialed(generation, Ok(writer))).await;
                 }
                 Err(e) => {
@@ -711,7 +758,7 @@ impl Agent {
             Local::Dialed(_, Ok(writer)) => {
                 self.tcp_dialing = false;
                 if !self.basic_backlog.is_empty() {
-                    let _ = writer.send(std::mem::take(&mut self.basic_backlog));
+                    writer.send(std::mem::take(&mut self.basic_backlog));
                 }
                 self.tcp = Some(writer);
             }
@@ -730,7 +777,7 @@ impl Agent {
             Local::StreamDialed(stream, Ok(writer)) => {
                 if let Some(slot) = self.streams.get_mut(&stream) {
                     if let Some(backlog) = self.stream_backlog.remove(&stream) {
-                        let _ = writer.send(backlog);
+                        writer.send(backlog);
                     }
                     *slot = Some(writer);
                 }
@@ -813,6 +860,7 @@ impl Agent {
     }
 
     fn on_tick(&mut self) {
+        self.release_input();
         let now = Instant::now();
         if now.saturating_duration_since(self.last_report) > Duration::from_secs(1) {
             self.last_report = now;
@@ -1077,16 +1125,50 @@ enum TcpTag {
     Single(u64),
 }
 
+/// The way to one TCP connection of a port session. What is sent here is written in the
+/// background and counted in the session's `unwritten` bytes until it is: the real agent writes
+/// to the connection before it handles the next message, so a slow server holds the client
+/// back; this agent stops taking the client's frames while too much is unwritten.
+#[derive(Clone, Debug)]
+struct TcpWriter {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    unwritten: Arc<AtomicUsize>,
+}
+
+impl TcpWriter {
+    fn send(&self, bytes: Vec<u8>) {
+        let n = bytes.len();
+        self.unwritten.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(bytes).is_err() {
+            self.unwritten.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Bytes for a session's TCP connections not yet written before the agent stops taking frames.
+const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
+/// Client data frames held while TCP catches up (more than any client window; beyond, they
+/// are dropped unacknowledged and sent again).
+const MAX_HELD_INPUT: usize = 4096;
+
 fn spawn_tcp(
     socket: TcpStream,
     tx: mpsc::Sender<Local>,
     tag: TcpTag,
-) -> mpsc::UnboundedSender<Vec<u8>> {
+    unwritten: Arc<AtomicUsize>,
+) -> TcpWriter {
     let (mut reader, mut writer) = socket.into_split();
     let (write_tx, mut write_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let written = unwritten.clone();
     tokio::spawn(async move {
         while let Some(bytes) = write_rx.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+            let result = writer.write_all(&bytes).await;
+            written.fetch_sub(bytes.len(), Ordering::AcqRel);
+            if result.is_err() {
+                write_rx.close();
+                while let Ok(bytes) = write_rx.try_recv() {
+                    written.fetch_sub(bytes.len(), Ordering::AcqRel);
+                }
                 break;
             }
         }
@@ -1115,7 +1197,10 @@ fn spawn_tcp(
             })
             .await;
     });
-    write_tx
+    TcpWriter {
+        tx: write_tx,
+        unwritten,
+    }
 }
 
 fn spawn_pty(
