@@ -200,6 +200,29 @@ async fn unreachable_targets_fail_with_the_aws_reason() {
     }
 }
 
+/// Type a line every 100 ms, so frames keep flowing until a fault strikes.
+fn keep_typing(writer: session::SessionWriter) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if !writer.send(b"echo tick\r".to_vec()).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Wait until the sandbox has stalled a websocket.
+async fn wait_for_a_stall(sandbox: &postern_sandbox::Sandbox) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while sandbox.faults_injected().stalls == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the websocket stalled");
+}
+
 fn quick_options() -> SessionOptions {
     SessionOptions {
         ping_interval: Duration::from_millis(300),
@@ -231,7 +254,7 @@ async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect()
     )
     .await
     .expect("opens");
-    let (mut events, writer, _) = shell.split();
+    let (mut events, writer, id) = shell.split();
     until(&mut events, "sandbox$ ").await;
     for n in 1..=20 {
         writer
@@ -260,6 +283,11 @@ async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect()
     assert!(
         reconnected,
         "the socket was dropped and the session resumed"
+    );
+    assert_eq!(
+        sandbox.signed_upgrades(&id),
+        2,
+        "the first connection and the resumed one were both signed"
     );
     let mut at = 0;
     for n in 1..=20 {
@@ -300,10 +328,9 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
     .expect("opens");
     let id = shell.id().to_owned();
     let (mut events, writer, _) = shell.split();
-    writer.send(b"echo one\r".to_vec()).await;
-    writer.send(b"echo two\r".to_vec()).await;
+    let typing = keep_typing(writer.clone());
+    wait_for_a_stall(&sandbox).await;
     // Meanwhile the session is ended elsewhere; its channel_closed is lost in the stalled socket.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     access
         .client
         .terminate_session()
@@ -328,6 +355,7 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
         other => panic!("expected a failure with a reason, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(30));
+    typing.abort();
 }
 
 /// Whether DescribeSessions still lists the session as active.
@@ -374,7 +402,7 @@ async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
     .await
     .expect("opens");
     let (mut events, writer, _) = shell.split();
-    writer.send(b"echo one\r".to_vec()).await;
+    let typing = keep_typing(writer.clone());
     let mut down_at = None;
     let end = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -390,6 +418,7 @@ async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
     })
     .await
     .expect("the session ends, never hangs");
+    typing.abort();
     let down_at = down_at.expect("the stall was noticed and a reconnect tried");
     match end {
         SessionEnd::Failed(reason) => {
@@ -487,6 +516,11 @@ async fn a_closed_session_is_terminated_on_the_service() {
     let (mut events, writer, _) = shell.split();
     until(&mut events, "sandbox$ ").await;
     assert!(still_active(&access, &id).await, "listed while open");
+    assert_eq!(
+        sandbox.signed_upgrades(&id),
+        1,
+        "the websocket upgrade was signed with SigV4, and the signature checked"
+    );
     writer.close().await;
     while let Some(event) = events.recv().await {
         if let SessionEvent::Ended(end) = event {
@@ -549,6 +583,45 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
         open_data_channel(&url, "not-the-token").await,
         Err("invalid or used token".into())
     );
+    // A signed upgrade whose signature is wrong is refused before any token is read.
+    let credentials = role_credentials(&sandbox, DEVELOPER, "demo").await;
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .expect("date");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            url.as_str(),
+        )
+        .expect("request");
+    let forged = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{}/us-east-1/ssmmessages/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+        credentials.access_key_id(),
+        &stamp[..8],
+        "0".repeat(64)
+    );
+    for (name, value) in [
+        ("authorization", forged),
+        ("x-amz-date", stamp.clone()),
+        (
+            "x-amz-security-token",
+            credentials.session_token().unwrap_or_default().to_owned(),
+        ),
+    ] {
+        request
+            .headers_mut()
+            .insert(name, value.parse().expect("header value"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("does not match the signature"), "{body}");
+        }
+        other => panic!("a forged signature must be refused: {other:?}"),
+    }
     assert_eq!(
         open_data_channel(&url, &token).await,
         Ok(()),

@@ -177,6 +177,16 @@ impl Sandbox {
             .insert(session_id.to_owned(), faults);
     }
 
+    /// How many of a session's websocket upgrades arrived with a valid SigV4 signature.
+    pub fn signed_upgrades(&self, session_id: &str) -> u32 {
+        self.shared
+            .world()
+            .signed_upgrades
+            .get(session_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The faults injected so far, all sessions together.
     pub fn faults_injected(&self) -> agent::faults::Injected {
         self.shared.world().injected

@@ -101,6 +101,8 @@ pub struct World {
     pub upgrades: HashMap<String, u32>,
     /// The faults injected so far.
     pub injected: crate::agent::faults::Injected,
+    /// How many websocket upgrades of each session arrived with a valid SigV4 signature.
+    pub signed_upgrades: HashMap<String, u32>,
     /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
     pub agent_pacing: bool,
     /// How long a session may see no data before the agent ends it.
@@ -299,6 +301,7 @@ impl World {
             new_session_faults: None,
             upgrades: HashMap::new(),
             injected: Default::default(),
+            signed_upgrades: HashMap::new(),
             agent_pacing: scenario.settings.agent_pacing,
             idle_timeout: std::time::Duration::from_secs(
                 scenario.settings.idle_timeout_minutes * 60,

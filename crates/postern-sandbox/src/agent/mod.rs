@@ -52,11 +52,21 @@ pub enum Outbound {
 }
 
 /// `GET /v1/data-channel/{session_id}`: upgrade and serve the data channel.
+///
+/// An upgrade signed with SigV4 (as newer plugins and Postern sign it, service `ssmmessages`)
+/// must carry a valid signature of a known caller, or it is refused with 403; an unsigned one is
+/// let through, since older clients do not sign (spec §10). The token decides admission.
 pub async fn connect(
     State(shared): State<Arc<Shared>>,
     Path(session_id): Path<String>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if let Err(refusal) = check_signature(&shared, &session_id, &uri, &headers) {
+        use axum::response::IntoResponse as _;
+        return (axum::http::StatusCode::FORBIDDEN, refusal).into_response();
+    }
     let hang = {
         let mut world = shared.world();
         let count = world.upgrades.entry(session_id.clone()).or_default();
@@ -83,6 +93,48 @@ pub async fn connect(
         }
     }
     upgrade.on_upgrade(move |socket| serve(shared, session_id, socket))
+}
+
+/// Check the upgrade's SigV4 signature, if it has one; count the signed upgrades per session.
+/// A refusal says why.
+fn check_signature(
+    shared: &Shared,
+    session_id: &str,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), String> {
+    let authorization = match crate::sigv4::Authorization::from_headers(headers) {
+        Ok(authorization) => authorization,
+        Err(crate::sigv4::AuthorizationProblem::Missing) => return Ok(()),
+        Err(crate::sigv4::AuthorizationProblem::Incomplete(text)) => return Err(text),
+    };
+    if authorization.service != "ssmmessages" {
+        return Err(format!(
+            "Credential should be scoped to correct service: 'ssmmessages', not '{}'.",
+            authorization.service
+        ));
+    }
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = crate::sigv4::ReceivedRequest {
+        method: "GET",
+        path_and_query,
+        headers,
+        body: &[],
+    };
+    let mut world = shared.world();
+    match crate::auth::authenticate(&world, Ok(&authorization), &request) {
+        Ok(_) => {
+            *world
+                .signed_upgrades
+                .entry(session_id.to_owned())
+                .or_default() += 1;
+            Ok(())
+        }
+        Err(failure) => {
+            let error = failure.into_error(crate::wire::Service::Ssm);
+            Err(format!("{}: {}", error.code, error.message))
+        }
+    }
 }
 
 async fn serve(shared: Arc<Shared>, session_id: String, mut socket: WebSocket) {
