@@ -122,4 +122,4 @@ soak: ui ## Long-running checks (64 MiB tunnels in both port modes and under fau
 FUZZ_CASES ?= 300000
 fuzz: ## Long randomized runs of the parsers that face the network (FUZZ_CASES=N)
 	POSTERN_FUZZ_CASES=$(FUZZ_CASES) cargo test -p postern-sandbox --test sandbox --locked router_fuzz -- --nocapture
-	POSTERN_FUZZ_CASES=$$(( $(FUZZ_CASES) * 10 )) cargo test -p postern-ssm --test ssm --locked decoder_survives -- --nocapture
+	POSTERN_FUZZ_CASES=$$(( $(FUZZ_CASES) * 10 )) cargo test -p postern-ssm --test ssm --locked _survives_ -- --nocapture
