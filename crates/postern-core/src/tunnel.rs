@@ -379,7 +379,7 @@ impl Worker {
                 },
                 // Local clients slower than the remote side: stop reading the session until
                 // they catch up, so the agent slows down instead of memory filling up.
-                () = backlog.drained(), if backlog.full() => {}
+                () = backlog.drained(), if backlog.full() => mux.reading_paused(Instant::now()),
                 event = events.recv(), if !backlog.full() => match event {
                     Some(SessionEvent::Output(bytes)) => {
                         if let Err(error) = mux.handle_bytes(Instant::now(), &bytes) {
@@ -403,7 +403,13 @@ impl Worker {
                         return *self.stop.borrow();
                     }
                 },
-                () = timer => mux.handle_timeout(Instant::now()),
+                () = timer => {
+                    let now = Instant::now();
+                    if backlog.full() {
+                        mux.reading_paused(now);
+                    }
+                    mux.handle_timeout(now);
+                }
             }
             while let Some(event) = mux.poll_event() {
                 match event {

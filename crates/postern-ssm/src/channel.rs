@@ -517,24 +517,44 @@ impl Channel {
         Ok(taken)
     }
 
-    /// Tell the agent the terminal size. Before the handshake completes it is remembered and sent
-    /// then; unchanged sizes are not sent again.
+    /// Tell the agent the terminal size. Before the handshake completes, or while the send
+    /// window is full, it is remembered and sent as soon as it can be (only the latest size);
+    /// unchanged sizes are not sent again.
     pub fn resize(&mut self, now: Instant, cols: u32, rows: u32) -> Result<(), SendError> {
         let size = TerminalSize { cols, rows };
+        if self.closed {
+            return Err(SendError::Closed);
+        }
         if !self.is_ready() {
-            if self.closed {
-                return Err(SendError::Closed);
-            }
             self.pending_size = Some(size);
             return Ok(());
         }
         if self.last_size == Some(size) {
+            self.pending_size = None;
             return Ok(());
         }
         let payload = serde_json::to_vec(&size).map_err(|_| SendError::Empty)?;
-        self.send_stream(now, PayloadType::SIZE, &payload)?;
-        self.last_size = Some(size);
-        Ok(())
+        match self.send_stream(now, PayloadType::SIZE, &payload) {
+            Ok(_) => {
+                self.last_size = Some(size);
+                self.pending_size = None;
+                Ok(())
+            }
+            Err(SendError::WindowFull | SendError::NotReady) => {
+                self.pending_size = Some(size);
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Send a size that waited for room in the window.
+    fn flush_pending_size(&mut self, now: Instant) {
+        if self.is_ready()
+            && let Some(size) = self.pending_size.take()
+        {
+            let _ = self.resize(now, size.cols, size.rows);
+        }
     }
 
     /// Send a flag (TerminateSession, DisconnectToPort).
@@ -656,6 +676,7 @@ impl Channel {
             self.rtt
                 .sample(now.saturating_duration_since(entry.last_sent));
         }
+        self.flush_pending_size(now);
         // A later message got through while the oldest did not: after a few such
         // acknowledgements the oldest is taken for lost and sent again at once.
         if index > 0

@@ -253,6 +253,14 @@ impl Session {
         Some(k.next_nop.min(k.last_received + KEEPALIVE_TIMEOUT))
     }
 
+    /// The caller is not reading the agent's bytes for now (its local readers are behind):
+    /// silence until `now` is not the agent's, so the keepalive watch starts again from here.
+    pub fn reading_paused(&mut self, now: Instant) {
+        if let Some(keepalive) = &mut self.keepalive {
+            keepalive.last_received = keepalive.last_received.max(now);
+        }
+    }
+
     /// Send keepalive NOPs and notice a silent agent.
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(keepalive) = &mut self.keepalive else {
@@ -379,5 +387,25 @@ mod tests {
         assert_eq!(quiet.poll_timeout(), None);
         quiet.handle_timeout(start + Duration::from_secs(3600));
         assert!(!quiet.is_dead());
+    }
+
+    #[test]
+    fn a_pause_in_reading_is_not_taken_for_a_dead_agent() {
+        let start = Instant::now();
+        let mut session = Session::new(start, true);
+        // The caller stops reading for 40 s (its local client is slow), telling the session.
+        let mut now = start;
+        while now < start + Duration::from_secs(40) {
+            now += Duration::from_secs(5);
+            session.reading_paused(now);
+            session.handle_timeout(now);
+        }
+        assert!(
+            !std::iter::from_fn(|| session.poll_event()).any(|e| e == SmuxEvent::Dead),
+            "not dead while the caller was not reading"
+        );
+        // Real silence afterwards is still noticed.
+        session.handle_timeout(now + KEEPALIVE_TIMEOUT);
+        assert!(std::iter::from_fn(|| session.poll_event()).any(|e| e == SmuxEvent::Dead));
     }
 }

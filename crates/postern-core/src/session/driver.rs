@@ -36,7 +36,8 @@ pub struct Driver {
     commands: mpsc::Receiver<Command>,
     control: mpsc::Receiver<Control>,
     events: mpsc::Sender<SessionEvent>,
-    pending_input: VecDeque<Vec<u8>>,
+    /// Input and flags waiting for room in the send window, in order.
+    pending_input: VecDeque<Pending>,
     last_heard: Instant,
     next_ping: Instant,
     down_reason: Option<String>,
@@ -112,6 +113,8 @@ impl Driver {
                 self.channel.poll_timeout(),
                 Some(self.next_ping),
                 Some(self.last_heard + self.options.silence_timeout),
+                self.down_since
+                    .map(|since| since + self.options.resume_deadline),
             ]
             .into_iter()
             .flatten()
@@ -172,6 +175,15 @@ impl Driver {
             );
         }
         self.channel.handle_timeout(now);
+        if let Some(since) = self.down_since
+            && now >= since + self.options.resume_deadline
+        {
+            // A new socket connected but nothing came through it in time.
+            return Some(SessionEnd::Failed(format!(
+                "the session could not be resumed within {} s: nothing arrived on the new connection",
+                self.options.resume_deadline.as_secs()
+            )));
+        }
         if self.socket.is_some()
             && now.saturating_duration_since(self.last_heard) > self.options.silence_timeout
         {
@@ -213,6 +225,20 @@ impl Driver {
 
     fn feed_input(&mut self, now: Instant) {
         while let Some(front) = self.pending_input.front_mut() {
+            let front = match front {
+                Pending::Flag(flag) => match self.channel.send_flag(now, *flag) {
+                    Ok(()) => {
+                        self.pending_input.pop_front();
+                        continue;
+                    }
+                    Err(SendError::WindowFull | SendError::NotReady) => break,
+                    Err(_) => {
+                        self.pending_input.pop_front();
+                        continue;
+                    }
+                },
+                Pending::Bytes(bytes) => bytes,
+            };
             match self.channel.send_output(now, front) {
                 Ok(taken) if taken == front.len() => {
                     self.pending_input.pop_front();
@@ -286,9 +312,22 @@ impl Driver {
                     });
                 }
             };
-            if self.events.send(out).await.is_err() {
-                // Nobody listens any more: end the session.
-                return Some(self.close_by_user().await);
+            match self.events.try_send(out) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    // Nobody listens any more: end the session.
+                    return Some(self.close_by_user().await);
+                }
+                Err(mpsc::error::TrySendError::Full(out)) => {
+                    // The consumer holds back (a tunnel whose local client is slow). The socket
+                    // is not read meanwhile, so that time is not silence: count from now.
+                    if self.events.send(out).await.is_err() {
+                        return Some(self.close_by_user().await);
+                    }
+                    let now = Instant::now();
+                    self.last_heard = self.last_heard.max(now);
+                    self.next_ping = now;
+                }
             }
         }
         None
@@ -298,11 +337,14 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Input(bytes) => {
-                self.pending_input.push_back(bytes);
+                self.pending_input.push_back(Pending::Bytes(bytes));
                 self.feed_input(now);
             }
             Command::Flag(flag) => {
-                let _ = self.channel.send_flag(now, flag);
+                // In order after the bytes before it, and kept until the window has room (a
+                // lost DisconnectToPort would hand the next connection the old one's socket).
+                self.pending_input.push_back(Pending::Flag(flag));
+                self.feed_input(now);
             }
         }
     }
@@ -357,7 +399,12 @@ impl Driver {
                 }
             }
             let now = Instant::now();
-            self.transmit(now).await;
+            if tokio::time::timeout_at(deadline.into(), self.transmit(now))
+                .await
+                .is_err()
+            {
+                return;
+            }
             if self.pending_input.is_empty() || now >= deadline {
                 return;
             }
@@ -396,10 +443,8 @@ impl Driver {
         let deadline = down_since + self.options.resume_deadline;
         let mut delay = Duration::from_millis(rand::rng().random_range(100..200));
         if let Some(reason) = self.down_reason.take() {
-            let _ = self
-                .events
-                .send(SessionEvent::Reconnecting { reason })
-                .await;
+            // Informational: never let a slow consumer use up the resume deadline.
+            let _ = self.events.try_send(SessionEvent::Reconnecting { reason });
         }
         let limit = self.options.resume_deadline.as_secs();
         let given_up = |last_error: &str| {
@@ -410,28 +455,36 @@ impl Driver {
         let mut last_error = String::from("no attempt finished in time");
         loop {
             let first_token = self.first_token.take();
-            let attempt = attempt(
-                &self.access,
-                &self.session_id,
-                &self.target,
-                &self.stream_url,
-                first_token,
-                &self.client_id,
-                &self.options.channel.client_version,
-            );
-            let outcome = tokio::select! {
-                outcome = tokio::time::timeout_at(deadline.into(), attempt) => outcome,
-                control = self.control.recv() => match control {
-                    Some(Control::Resize { cols, rows }) => {
-                        // Sequenced now, sent after the reconnect.
-                        let _ = self.channel.resize(Instant::now(), cols, rows);
-                        continue;
+            // Resizes while the attempt runs are remembered by the channel; a close ends it.
+            let outcome = {
+                let attempt = tokio::time::timeout_at(
+                    deadline.into(),
+                    attempt(
+                        &self.access,
+                        &self.session_id,
+                        &self.target,
+                        &self.stream_url,
+                        first_token,
+                        &self.client_id,
+                        &self.options.channel.client_version,
+                    ),
+                );
+                tokio::pin!(attempt);
+                loop {
+                    tokio::select! {
+                        outcome = &mut attempt => break Some(outcome),
+                        control = self.control.recv() => match control {
+                            Some(Control::Resize { cols, rows }) => {
+                                let _ = self.channel.resize(Instant::now(), cols, rows);
+                            }
+                            Some(Control::Close) | None => break None,
+                        },
                     }
-                    Some(Control::Close) | None => {
-                        self.terminate().await;
-                        return Err(SessionEnd::ClosedByUser);
-                    }
-                },
+                }
+            };
+            let Some(outcome) = outcome else {
+                self.terminate().await;
+                return Err(SessionEnd::ClosedByUser);
             };
             match outcome {
                 Err(_) => return Err(given_up(&last_error)),
@@ -445,7 +498,7 @@ impl Driver {
                     self.next_ping = now;
                     if reconnecting {
                         self.channel.reconnected(now);
-                        let _ = self.events.send(SessionEvent::Reconnected).await;
+                        let _ = self.events.try_send(SessionEvent::Reconnected);
                     } else {
                         self.down_since = None;
                     }
@@ -457,7 +510,22 @@ impl Driver {
             if Instant::now() + delay > deadline {
                 return Err(given_up(&last_error));
             }
-            tokio::time::sleep(delay).await;
+            let pause = tokio::time::sleep(delay);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    () = &mut pause => break,
+                    control = self.control.recv() => match control {
+                        Some(Control::Resize { cols, rows }) => {
+                            let _ = self.channel.resize(Instant::now(), cols, rows);
+                        }
+                        Some(Control::Close) | None => {
+                            self.terminate().await;
+                            return Err(SessionEnd::ClosedByUser);
+                        }
+                    },
+                }
+            }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
@@ -511,6 +579,13 @@ async fn resume(
             Ok((token.to_owned(), url))
         }
     }
+}
+
+/// Something the handle sent that waits for room in the send window.
+#[derive(Debug)]
+enum Pending {
+    Bytes(Vec<u8>),
+    Flag(Flag),
 }
 
 enum ResumeError {

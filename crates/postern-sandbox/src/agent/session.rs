@@ -839,8 +839,7 @@ impl Agent {
                 && lead + 1 < text.len()
             {
                 let rest = text.split_off(lead + 1);
-                self.queue.push_back((payload_type, text));
-                for chunk in rest.chunks(1024) {
+                for chunk in text.chunks(1024).chain(rest.chunks(1024)) {
                     self.queue.push_back((payload_type, chunk.to_vec()));
                 }
             } else {

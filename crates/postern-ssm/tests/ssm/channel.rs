@@ -695,3 +695,40 @@ fn a_message_never_acknowledged_closes_the_channel_after_the_last_attempt() {
     );
     assert!(now - start < Duration::from_secs(10));
 }
+
+#[test]
+fn a_resize_waits_for_room_in_a_full_window_and_only_the_latest_goes() {
+    let start = Instant::now();
+    let config = ChannelConfig {
+        window: 2,
+        ..unpaced()
+    };
+    let (mut channel, mut agent) = ready_shell(start, config);
+    channel
+        .send_output(start, &[b'x'; 4096])
+        .expect("some taken");
+    assert_eq!(channel.in_flight(), 2, "the window is full");
+    let frames: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(start)).collect();
+    channel.resize(start, 100, 30).expect("remembered");
+    channel.resize(start, 120, 40).expect("remembered");
+    assert!(
+        channel.poll_transmit(start).is_none(),
+        "nothing fits while the window is full"
+    );
+    // Acknowledge what was sent: the latest size goes out, once.
+    let later = start + Duration::from_millis(5);
+    for frame in &frames {
+        agent.handle(later, frame);
+    }
+    while let Some(ack) = agent.poll_transmit() {
+        channel.handle_frame(later, &ack);
+    }
+    let sent: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(later)).collect();
+    let sizes: Vec<_> = sent
+        .iter()
+        .filter_map(|bytes| frame::decode(bytes).ok())
+        .filter(|d| d.frame.payload_type == PayloadType::SIZE)
+        .map(|d| String::from_utf8_lossy(&d.frame.payload).into_owned())
+        .collect();
+    assert_eq!(sizes, vec![r#"{"cols":120,"rows":40}"#.to_owned()]);
+}
