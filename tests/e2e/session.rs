@@ -200,6 +200,21 @@ async fn unreachable_targets_fail_with_the_aws_reason() {
     }
 }
 
+/// Wait for the session's end (or fail after `limit`).
+async fn the_end(events: &mut Receiver<SessionEvent>, limit: Duration) -> SessionEnd {
+    tokio::time::timeout(limit, async {
+        loop {
+            match events.recv().await {
+                Some(SessionEvent::Ended(end)) => return end,
+                Some(_) => {}
+                None => panic!("the driver stopped without an end"),
+            }
+        }
+    })
+    .await
+    .expect("the session ended in time")
+}
+
 /// Type a line every 100 ms, so frames keep flowing until a fault strikes.
 fn keep_typing(writer: session::SessionWriter) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -339,17 +354,7 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
         .await
         .expect("TerminateSession");
     let started = std::time::Instant::now();
-    let end = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match events.recv().await {
-                Some(SessionEvent::Ended(end)) => return end,
-                Some(_) => {}
-                None => panic!("no end"),
-            }
-        }
-    })
-    .await
-    .expect("the session ends within 30 s, never hangs");
+    let end = the_end(&mut events, Duration::from_secs(30)).await;
     match end {
         SessionEnd::Failed(reason) => assert!(reason.contains("cannot be resumed"), "{reason}"),
         other => panic!("expected a failure with a reason, got {other:?}"),
@@ -479,17 +484,7 @@ async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
     tokio::time::timeout(Duration::from_secs(5), writer.close())
         .await
         .expect("close is taken at once");
-    let end = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match events.recv().await {
-                Some(SessionEvent::Ended(end)) => return end,
-                Some(_) => {}
-                None => panic!("no end"),
-            }
-        }
-    })
-    .await
-    .expect("the session ends");
+    let end = the_end(&mut events, Duration::from_secs(15)).await;
     assert!(matches!(end, SessionEnd::ClosedByUser), "{end:?}");
     assert!(
         !still_active(&access, &id).await,
@@ -522,12 +517,8 @@ async fn a_closed_session_is_terminated_on_the_service() {
         "the websocket upgrade was signed with SigV4, and the signature checked"
     );
     writer.close().await;
-    while let Some(event) = events.recv().await {
-        if let SessionEvent::Ended(end) = event {
-            assert!(matches!(end, SessionEnd::ClosedByUser), "{end:?}");
-            break;
-        }
-    }
+    let end = the_end(&mut events, Duration::from_secs(15)).await;
+    assert!(matches!(end, SessionEnd::ClosedByUser), "{end:?}");
     assert!(!still_active(&access, &id).await, "gone once closed");
 }
 

@@ -437,14 +437,14 @@ impl Agent {
         self.set_status(SessionStatus::Disconnected);
     }
 
+    /// One setting of this session's faults, if any are set (tests change them at any time).
+    fn fault<T>(&self, pick: impl FnOnce(&super::Faults) -> T) -> Option<T> {
+        self.shared.world().faults.get(&self.session_id).map(pick)
+    }
+
     fn count_frame(&mut self) {
         self.frames += 1;
-        let limit = self
-            .shared
-            .world()
-            .faults
-            .get(&self.session_id)
-            .and_then(|f| f.close_channel_after);
+        let limit = self.fault(|f| f.close_channel_after).flatten();
         if limit.is_some_and(|n| self.frames >= n) {
             self.end("the session was closed by fault injection");
         }
@@ -496,12 +496,7 @@ impl Agent {
         if received.acked || !received.deliver.is_empty() {
             self.paused = false;
         }
-        let delay = self
-            .shared
-            .world()
-            .faults
-            .get(&self.session_id)
-            .map_or(0, |f| f.ack_delay_ms);
+        let delay = self.fault(|f| f.ack_delay_ms).unwrap_or(0);
         for ack in received.acks {
             if delay > 0 {
                 self.delayed_acks
@@ -826,12 +821,7 @@ impl Agent {
     fn queue_text(&mut self, payload_type: PayloadType, bytes: Vec<u8>) {
         let mut text = std::mem::take(&mut self.utf8_tail);
         text.extend(bytes);
-        let split_characters = self
-            .shared
-            .world()
-            .faults
-            .get(&self.session_id)
-            .is_some_and(|f| f.split_characters);
+        let split_characters = self.fault(|f| f.split_characters).unwrap_or(false);
         if split_characters {
             // The agent only "usually" splits on character boundaries: cut this read right
             // after the first lead byte of a multi-byte character, in messages of their own.
@@ -964,12 +954,7 @@ impl Agent {
             "Output": reason,
         });
         let payload = body.to_string().into_bytes();
-        let standard = self
-            .shared
-            .world()
-            .faults
-            .get(&self.session_id)
-            .is_some_and(|f| f.standard_channel_closed);
+        let standard = self.fault(|f| f.standard_channel_closed).unwrap_or(false);
         let frame = if standard {
             self.reliable
                 .control(Instant::now(), MessageType::ChannelClosed, payload)
