@@ -197,6 +197,16 @@ impl RttEstimator {
     }
 }
 
+/// A stream message waiting for its pacing slot.
+#[derive(Debug)]
+struct Queued {
+    sequence: i64,
+    message_id: MessageId,
+    payload_type: PayloadType,
+    payload: Vec<u8>,
+}
+
+/// A stream message written and not acknowledged yet.
 #[derive(Debug)]
 struct Unacked {
     sequence: i64,
@@ -228,8 +238,10 @@ pub struct Channel {
     clock_anchor: (Instant, u64),
     next_sequence: i64,
     unacked: VecDeque<Unacked>,
-    /// Stream messages written but not yet released by the pacer.
-    paced: VecDeque<Vec<u8>>,
+    /// Stream messages sequenced but not yet released by the pacer. They are encoded (with
+    /// their CreatedDate) and their retransmission timer starts only when released, that is
+    /// when they are written (spec §5.3).
+    paced: VecDeque<Queued>,
     /// Frames ready to write now (acks, retransmissions, paced messages).
     transmit: VecDeque<Vec<u8>>,
     pacer: Pacer,
@@ -343,13 +355,12 @@ impl Channel {
         }
     }
 
-    /// Let time pass: release paced messages, retransmit the oldest unacknowledged message if its
-    /// timeout expired.
+    /// Let time pass: retransmit the oldest unacknowledged message if its timeout expired.
+    /// (Paced messages are released by [`Channel::poll_transmit`], when they are written.)
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.closed {
             return;
         }
-        self.release_paced(now);
         if self.paused {
             return;
         }
@@ -399,9 +410,34 @@ impl Channel {
         }
     }
 
+    /// Release the messages whose pacing slot has come: encode them with the time of writing as
+    /// their CreatedDate, start their retransmission timers, and queue them for writing.
     fn release_paced(&mut self, now: Instant) {
         let released = self.pacer.release(now, self.paced.len());
-        self.transmit.extend(self.paced.drain(..released));
+        if released == 0 {
+            return;
+        }
+        let created_ms = self.wall_ms(now);
+        for queued in self.paced.drain(..released) {
+            let bytes = frame::encode(&Frame {
+                message_type: MessageType::InputStreamData,
+                schema_version: 1,
+                created_ms,
+                sequence: queued.sequence,
+                flags: 0,
+                message_id: queued.message_id,
+                payload_type: queued.payload_type,
+                payload: queued.payload,
+            });
+            self.unacked.push_back(Unacked {
+                sequence: queued.sequence,
+                bytes: bytes.clone(),
+                last_sent: now,
+                attempts: 0,
+                later_acks: 0,
+            });
+            self.transmit.push_back(bytes);
+        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -419,14 +455,14 @@ impl Channel {
                 || self.kind.is_some() && self.handshake != Handshake::Answered)
     }
 
-    /// Unacknowledged messages in flight.
+    /// Messages sent and not acknowledged yet, including those waiting for their pacing slot.
     pub fn in_flight(&self) -> usize {
-        self.unacked.len()
+        self.unacked.len() + self.paced.len()
     }
 
     /// Messages that may still be sent before the window is full.
     pub fn send_capacity(&self) -> usize {
-        self.config.window.saturating_sub(self.unacked.len())
+        self.config.window.saturating_sub(self.in_flight())
     }
 
     /// Whether every sent message has been acknowledged.
@@ -456,49 +492,31 @@ impl Channel {
     // ------------------------------------------------------------------------------------------
     // Sending
 
-    fn send_stream(
-        &mut self,
-        now: Instant,
-        payload_type: PayloadType,
-        payload: &[u8],
-    ) -> Result<(), SendError> {
+    fn send_stream(&mut self, payload_type: PayloadType, payload: &[u8]) -> Result<(), SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
         if payload.is_empty() {
             return Err(SendError::Empty);
         }
-        if self.unacked.len() >= self.config.window {
+        if self.in_flight() >= self.config.window {
             return Err(SendError::WindowFull);
         }
-        let frame = Frame {
-            message_type: MessageType::InputStreamData,
-            schema_version: 1,
-            created_ms: self.wall_ms(now),
+        let message_id = self.new_id();
+        self.paced.push_back(Queued {
             sequence: self.next_sequence,
-            flags: 0,
-            message_id: self.new_id(),
+            message_id,
             payload_type,
             payload: payload.to_vec(),
-        };
-        let bytes = frame::encode(&frame);
-        self.unacked.push_back(Unacked {
-            sequence: self.next_sequence,
-            bytes: bytes.clone(),
-            last_sent: now,
-            attempts: 0,
-            later_acks: 0,
         });
         self.next_sequence += 1;
-        self.paced.push_back(bytes);
-        self.release_paced(now);
         Ok(())
     }
 
     /// Send bytes to the remote side (keystrokes, TCP bytes, smux frames) in ≤1 KiB messages.
     /// Returns how many bytes were taken: fewer than given when the window filled up (send the
     /// rest after acknowledgements arrive).
-    pub fn send_output(&mut self, now: Instant, data: &[u8]) -> Result<usize, SendError> {
+    pub fn send_output(&mut self, data: &[u8]) -> Result<usize, SendError> {
         if !self.is_ready() {
             return Err(if self.closed {
                 SendError::Closed
@@ -508,7 +526,7 @@ impl Channel {
         }
         let mut taken = 0;
         for chunk in data.chunks(MAX_CHUNK) {
-            match self.send_stream(now, PayloadType::OUTPUT, chunk) {
+            match self.send_stream(PayloadType::OUTPUT, chunk) {
                 Ok(()) => taken += chunk.len(),
                 Err(SendError::WindowFull) if taken > 0 => break,
                 Err(error) => return Err(error),
@@ -520,7 +538,7 @@ impl Channel {
     /// Tell the agent the terminal size. Before the handshake completes, or while the send
     /// window is full, it is remembered and sent as soon as it can be (only the latest size);
     /// unchanged sizes are not sent again.
-    pub fn resize(&mut self, now: Instant, cols: u32, rows: u32) -> Result<(), SendError> {
+    pub fn resize(&mut self, cols: u32, rows: u32) -> Result<(), SendError> {
         let size = TerminalSize { cols, rows };
         if self.closed {
             return Err(SendError::Closed);
@@ -534,7 +552,7 @@ impl Channel {
             return Ok(());
         }
         let payload = serde_json::to_vec(&size).map_err(|_| SendError::Empty)?;
-        match self.send_stream(now, PayloadType::SIZE, &payload) {
+        match self.send_stream(PayloadType::SIZE, &payload) {
             Ok(_) => {
                 self.last_size = Some(size);
                 self.pending_size = None;
@@ -549,20 +567,20 @@ impl Channel {
     }
 
     /// Send a size that waited for room in the window.
-    fn flush_pending_size(&mut self, now: Instant) {
+    fn flush_pending_size(&mut self) {
         if self.is_ready()
             && let Some(size) = self.pending_size.take()
         {
-            let _ = self.resize(now, size.cols, size.rows);
+            let _ = self.resize(size.cols, size.rows);
         }
     }
 
     /// Send a flag (TerminateSession, DisconnectToPort).
-    pub fn send_flag(&mut self, now: Instant, flag: Flag) -> Result<(), SendError> {
+    pub fn send_flag(&mut self, flag: Flag) -> Result<(), SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
-        self.send_stream(now, PayloadType::FLAG, &flag.to_bytes())
+        self.send_stream(PayloadType::FLAG, &flag.to_bytes())
     }
 
     fn acknowledge(&mut self, now: Instant, frame: &Frame) {
@@ -676,7 +694,7 @@ impl Channel {
             self.rtt
                 .sample(now.saturating_duration_since(entry.last_sent));
         }
-        self.flush_pending_size(now);
+        self.flush_pending_size();
         // A later message got through while the oldest did not: after a few such
         // acknowledgements the oldest is taken for lost and sent again at once.
         if index > 0
@@ -736,7 +754,7 @@ impl Channel {
                     message: complete.customer_message,
                 });
                 if let Some(size) = self.pending_size.take() {
-                    let _ = self.resize(now, size.cols, size.rows);
+                    let _ = self.resize(size.cols, size.rows);
                 }
             }
             PayloadType::ENC_CHALLENGE_REQUEST => self.close(CloseReason::KmsEncryptionRequired),
@@ -752,7 +770,7 @@ impl Channel {
                             session_type: String::new(),
                         }));
                     if let Some(size) = self.pending_size.take() {
-                        let _ = self.resize(now, size.cols, size.rows);
+                        let _ = self.resize(size.cols, size.rows);
                     }
                 }
                 self.events.push_back(ChannelEvent::Output(frame.payload));
@@ -828,7 +846,7 @@ impl Channel {
             errors: None,
         };
         if let Ok(bytes) = serde_json::to_vec(&response) {
-            let _ = self.send_stream(now, PayloadType::HANDSHAKE_RESPONSE, &bytes);
+            let _ = self.send_stream(PayloadType::HANDSHAKE_RESPONSE, &bytes);
         }
         match failure {
             // The agent ends the session when any action fails; the reason is ours to report.

@@ -93,6 +93,33 @@ pub const ACTION_FAILED: u32 = 2;
 /// Action status: unsupported.
 pub const ACTION_UNSUPPORTED: u32 = 3;
 
+/// The first websocket frame (text), OpenDataChannel (spec §2.2), with its keys in the order
+/// AWS's client sends them. Its Debug view leaves the token out.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OpenDataChannel<'a> {
+    /// Literally `1.0`.
+    pub message_schema_version: &'a str,
+    /// A fresh UUID per connection attempt.
+    pub request_id: &'a str,
+    /// StartSession's or the latest ResumeSession's token (a secret).
+    pub token_value: &'a str,
+    /// A UUID made once per client and reused on every reconnect.
+    pub client_id: &'a str,
+    /// The client's version.
+    pub client_version: &'a str,
+}
+
+impl std::fmt::Debug for OpenDataChannel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDataChannel")
+            .field("request_id", &self.request_id)
+            .field("client_id", &self.client_id)
+            .field("client_version", &self.client_version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// HandshakeResponse (client → agent).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]

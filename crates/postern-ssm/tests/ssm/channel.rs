@@ -131,7 +131,7 @@ fn transfer(pair: &mut Pair, size: usize) {
         );
         if up_sent < size {
             let end = (up_sent + 64 * 1024).min(size);
-            match pair.client.send_output(pair.now, &up_data[up_sent..end]) {
+            match pair.client.send_output(&up_data[up_sent..end]) {
                 Ok(n) => up_sent += n,
                 Err(SendError::WindowFull) => {}
                 Err(other) => panic!("send: {other}"),
@@ -302,7 +302,7 @@ fn only_the_oldest_message_is_resent_once_per_timeout() {
         &agent.raw_output(0, PayloadType::OUTPUT, b"$ ".to_vec()),
     );
     while channel.poll_transmit(start).is_some() {}
-    channel.send_output(start, &[b'x'; 3000]).expect("sent");
+    channel.send_output(&[b'x'; 3000]).expect("sent");
     let sent: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(start)).collect();
     assert_eq!(sent.len(), 3);
     let deadline = channel.poll_timeout().expect("a resend deadline");
@@ -336,13 +336,10 @@ fn a_full_window_holds_the_sender_back_and_nothing_is_evicted() {
         &agent.raw_output(0, PayloadType::OUTPUT, b"$ ".to_vec()),
     );
     let taken = channel
-        .send_output(now, &vec![7u8; 10 * 1024])
+        .send_output(&vec![7u8; 10 * 1024])
         .expect("some taken");
     assert_eq!(taken, 4 * 1024);
-    assert_eq!(
-        channel.send_output(now, b"more"),
-        Err(SendError::WindowFull)
-    );
+    assert_eq!(channel.send_output(b"more"), Err(SendError::WindowFull));
     assert_eq!(channel.in_flight(), 4);
 }
 
@@ -355,7 +352,7 @@ fn after_a_reconnect_every_unacknowledged_message_goes_again() {
     );
     pair.handshake("3.3.1611.0");
     pair.client
-        .send_output(pair.now, &pattern(20 * 1024, 9))
+        .send_output(&pattern(20 * 1024, 9))
         .expect("sent");
     // The socket dies with everything in flight.
     while pair.client.poll_transmit(pair.now).is_some() {}
@@ -426,7 +423,7 @@ fn shells_start_on_the_first_output_and_send_the_size_then() {
     let now = Instant::now();
     let mut channel = client(now, unpaced());
     let mut agent = Agent::new();
-    channel.resize(now, 120, 40).expect("remembered");
+    channel.resize(120, 40).expect("remembered");
     assert!(
         channel.poll_transmit(now).is_none(),
         "nothing is sent before the session starts"
@@ -444,7 +441,7 @@ fn shells_start_on_the_first_output_and_send_the_size_then() {
         .expect("size sent");
     assert_eq!(size.payload, br#"{"cols":120,"rows":40}"#);
     assert_eq!(size.sequence, 0);
-    channel.resize(now, 120, 40).expect("unchanged");
+    channel.resize(120, 40).expect("unchanged");
     assert!(
         channel.poll_transmit(now).is_none(),
         "an unchanged size is not sent again"
@@ -490,7 +487,7 @@ fn channel_closed_pause_and_flags_become_events() {
         ]
     );
     assert!(channel.is_closed());
-    assert_eq!(channel.send_output(now, b"x"), Err(SendError::Closed));
+    assert_eq!(channel.send_output(b"x"), Err(SendError::Closed));
 }
 
 #[test]
@@ -509,7 +506,7 @@ fn pacing_spreads_messages_at_the_configured_rate() {
     );
     while channel.poll_transmit(start).is_some() {}
     channel
-        .send_output(start, &vec![1u8; 1000 * 1024])
+        .send_output(&vec![1u8; 1000 * 1024])
         .expect("queued");
     let mut now = start;
     // The agent acknowledges nothing, so resends of the oldest message mix in: count each
@@ -544,7 +541,7 @@ fn three_acknowledgements_of_later_messages_resend_the_oldest_at_once() {
         &agent.raw_output(0, PayloadType::OUTPUT, b"$ ".to_vec()),
     );
     while channel.poll_transmit(now).is_some() {}
-    channel.send_output(now, &[b'x'; 5 * 1024]).expect("sent");
+    channel.send_output(&[b'x'; 5 * 1024]).expect("sent");
     let sent: Vec<Vec<u8>> = std::iter::from_fn(|| channel.poll_transmit(now)).collect();
     assert_eq!(sent.len(), 5);
     // The agent got messages 1, 2 and 3 but not 0.
@@ -578,7 +575,7 @@ fn ready_shell(now: Instant, config: ChannelConfig) -> (Channel, Agent) {
 /// Send one message at `sent`, have the agent acknowledge it `rtt` later; returns the time
 /// the acknowledgement arrived.
 fn round_trip(channel: &mut Channel, agent: &mut Agent, sent: Instant, rtt: Duration) -> Instant {
-    channel.send_output(sent, b"k").expect("sent");
+    channel.send_output(b"k").expect("sent");
     let frames: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(sent)).collect();
     assert_eq!(frames.len(), 1);
     let back = sent + rtt;
@@ -592,7 +589,7 @@ fn round_trip(channel: &mut Channel, agent: &mut Agent, sent: Instant, rtt: Dura
 
 /// The retransmission timeout now: when a message sent now would first be resent.
 fn current_rto(channel: &mut Channel, now: Instant) -> Duration {
-    channel.send_output(now, b"probe").expect("sent");
+    channel.send_output(b"probe").expect("sent");
     while channel.poll_transmit(now).is_some() {}
     channel.poll_timeout().expect("a resend deadline") - now
 }
@@ -664,7 +661,7 @@ fn a_message_never_acknowledged_closes_the_channel_after_the_last_attempt() {
         ..unpaced()
     };
     let (mut channel, _agent) = ready_shell(start, config);
-    channel.send_output(start, b"lost").expect("sent");
+    channel.send_output(b"lost").expect("sent");
     while channel.poll_transmit(start).is_some() {}
     let mut resends = 0;
     let mut now;
@@ -689,7 +686,7 @@ fn a_message_never_acknowledged_closes_the_channel_after_the_last_attempt() {
         "{reason:?}"
     );
     assert_eq!(
-        channel.send_output(now, b"more"),
+        channel.send_output(b"more"),
         Err(SendError::Closed),
         "a closed channel takes nothing"
     );
@@ -704,13 +701,11 @@ fn a_resize_waits_for_room_in_a_full_window_and_only_the_latest_goes() {
         ..unpaced()
     };
     let (mut channel, mut agent) = ready_shell(start, config);
-    channel
-        .send_output(start, &[b'x'; 4096])
-        .expect("some taken");
+    channel.send_output(&[b'x'; 4096]).expect("some taken");
     assert_eq!(channel.in_flight(), 2, "the window is full");
     let frames: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(start)).collect();
-    channel.resize(start, 100, 30).expect("remembered");
-    channel.resize(start, 120, 40).expect("remembered");
+    channel.resize(100, 30).expect("remembered");
+    channel.resize(120, 40).expect("remembered");
     assert!(
         channel.poll_transmit(start).is_none(),
         "nothing fits while the window is full"
@@ -731,4 +726,79 @@ fn a_resize_waits_for_room_in_a_full_window_and_only_the_latest_goes() {
         .map(|d| String::from_utf8_lossy(&d.frame.payload).into_owned())
         .collect();
     assert_eq!(sizes, vec![r#"{"cols":120,"rows":40}"#.to_owned()]);
+}
+
+#[test]
+fn created_date_and_the_resend_timer_start_when_a_paced_message_is_written() {
+    // Ten messages a second: the third of three sent at once is written 200 ms later. Its
+    // CreatedDate and its retransmission timer start then (spec §5.3), so it is not resent as
+    // soon as it is written, after the agent had it in time.
+    let start = Instant::now();
+    let wall_start = 1_700_000_000_000u64;
+    let config = ChannelConfig {
+        pace_per_second: Some(10),
+        ..ChannelConfig::default()
+    };
+    let (mut channel, mut agent) = ready_shell(start, config);
+    // The first output made the pacer's schedule start (its acknowledgement is not paced).
+    channel.send_output(&[b'x'; 3 * 1024]).expect("queued");
+    let mut written = Vec::new();
+    let mut now = start;
+    while written.len() < 3 {
+        now += Duration::from_millis(1);
+        channel.handle_timeout(now);
+        while let Some(bytes) = channel.poll_transmit(now) {
+            let decoded = frame::decode(&bytes).expect("frame").frame;
+            written.push((now, decoded.sequence, decoded.created_ms));
+            // The agent acknowledges each at once (1 ms round trips).
+            agent.handle(now, &bytes);
+            let back = now + Duration::from_millis(1);
+            while let Some(ack) = agent.poll_transmit() {
+                channel.handle_frame(back, &ack);
+            }
+        }
+        assert!(now - start < Duration::from_secs(2), "stuck: {written:?}");
+    }
+    let sequences: Vec<i64> = written.iter().map(|w| w.1).collect();
+    assert_eq!(sequences, vec![0, 1, 2], "each written once, in order");
+    for (at, _, created_ms) in &written {
+        let expected = wall_start + (*at - start).as_millis() as u64;
+        assert_eq!(*created_ms, expected, "CreatedDate is the time of writing");
+    }
+    assert!(
+        written[2].0 - written[0].0 >= Duration::from_millis(190),
+        "paced: {written:?}"
+    );
+    assert_eq!(channel.in_flight(), 0, "all acknowledged, none resent");
+}
+
+#[test]
+fn a_message_waiting_for_its_pacing_slot_counts_against_the_window_but_is_not_resent() {
+    let start = Instant::now();
+    let config = ChannelConfig {
+        pace_per_second: Some(10),
+        window: 3,
+        ..ChannelConfig::default()
+    };
+    let (mut channel, _agent) = ready_shell(start, config);
+    channel.send_output(&[b'x'; 3 * 1024]).expect("queued");
+    assert_eq!(
+        channel.send_output(b"more"),
+        Err(SendError::WindowFull),
+        "queued messages fill the window"
+    );
+    let first: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(start)).collect();
+    assert_eq!(first.len(), 1, "one slot now");
+    // 150 ms on, unacknowledged: the written message may be resent; the queued ones were never
+    // written, so nothing but the oldest goes, and the next one only in its slot.
+    let later = start + Duration::from_millis(150);
+    channel.handle_timeout(later);
+    let again: Vec<_> = std::iter::from_fn(|| channel.poll_transmit(later))
+        .map(|b| frame::decode(&b).expect("frame").frame.sequence)
+        .collect();
+    assert_eq!(
+        again,
+        vec![1],
+        "the second message, in its slot; no resend yet"
+    );
 }

@@ -374,11 +374,11 @@ fn channel_survives_hostile_frames() {
             now += Duration::from_millis(rng.random_range(0..300));
             match rng.random_range(0..10) {
                 0 => {
-                    let _ = channel.send_output(now, &[7; 1500]);
+                    let _ = channel.send_output(&[7; 1500]);
                 }
                 1 => channel.handle_timeout(now),
                 2 => {
-                    let _ = channel.resize(now, rng.random(), rng.random());
+                    let _ = channel.resize(rng.random(), rng.random());
                 }
                 _ => channel.handle_frame(now, &random_frame(&mut rng)),
             }
@@ -442,4 +442,20 @@ fn smux_survives_random_and_mutated_bytes() {
             while session.poll_bytes(1024).is_some() {}
         }
     }
+}
+
+#[test]
+fn open_data_channel_keys_go_in_the_order_aws_sends_them_and_debug_hides_the_token() {
+    let open = postern_ssm::payload::OpenDataChannel {
+        message_schema_version: "1.0",
+        request_id: "9e4bd6c6-3a71-4d7e-b1bd-0c8a8b3c1a11",
+        token_value: "secret-token",
+        client_id: "4f1f3f0e-0000-4000-8000-000000000001",
+        client_version: "1.2.694.0",
+    };
+    assert_eq!(
+        serde_json::to_string(&open).expect("json"),
+        r#"{"MessageSchemaVersion":"1.0","RequestId":"9e4bd6c6-3a71-4d7e-b1bd-0c8a8b3c1a11","TokenValue":"secret-token","ClientId":"4f1f3f0e-0000-4000-8000-000000000001","ClientVersion":"1.2.694.0"}"#
+    );
+    assert!(!format!("{open:?}").contains("secret-token"));
 }
