@@ -103,12 +103,10 @@ impl Tunnel {
         &self.modes
     }
 
-    /// Close the listener and every session, and wait for them to end.
+    /// Close the listener and every session, and wait until each has ended on the service (at
+    /// most about [`session::CLOSE_LIMIT`]; the sessions close side by side).
     pub async fn close(mut self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
-        }
+        stop_and_wait(&self.stop, std::mem::take(&mut self.tasks)).await;
     }
 }
 
@@ -116,6 +114,13 @@ impl Drop for Tunnel {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// Tell every worker to stop, and wait for them to have ended their sessions.
+async fn stop_and_wait(stop: &watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    let _ = stop.send(true);
+    let limit = session::CLOSE_LIMIT + Duration::from_secs(1);
+    let _ = tokio::time::timeout(limit, futures_util::future::join_all(tasks)).await;
 }
 
 /// A connection handed to a worker.
@@ -154,7 +159,14 @@ pub async fn open(
     let mut modes = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..spec.pool.max(1) {
-        let first = start_session(access, &spec, &options).await?;
+        let first = match start_session(access, &spec, &options).await {
+            Ok(first) => first,
+            Err(error) => {
+                // The sessions started so far must not stay open on the service.
+                stop_and_wait(&stop, tasks).await;
+                return Err(error.into());
+            }
+        };
         stats.sessions.fetch_add(1, Ordering::Relaxed);
         modes.push(first.mode);
         let (tx, rx) = mpsc::channel(1024);
@@ -252,7 +264,15 @@ async fn start_session(
         ))
     })
     .await
-    .map_err(|_| SessionError::Network("the port session's handshake timed out".into()))??;
+    .map_err(|_| SessionError::Network("the port session's handshake timed out".into()))
+    .and_then(|mode| mode);
+    let mode = match mode {
+        Ok(mode) => mode,
+        Err(error) => {
+            session::close_and_wait(&writer, &mut events).await;
+            return Err(error);
+        }
+    };
     Ok(Started {
         events,
         writer,
@@ -340,7 +360,7 @@ impl Worker {
             let room_for_local = outgoing.len() < MAX_QUEUED_CHUNKS;
             tokio::select! {
                 _ = stop.changed() => {
-                    writer.close().await;
+                    session::close_and_wait(&writer, &mut events).await;
                     return true;
                 }
                 permit = writer.reserve(), if !outgoing.is_empty() => match permit {
@@ -458,7 +478,7 @@ impl Worker {
             let socket = loop {
                 tokio::select! {
                     _ = stop.changed() => {
-                        writer.close().await;
+                        session::close_and_wait(&writer, &mut events).await;
                         return true;
                     }
                     socket = connections.recv() => match socket {
@@ -518,7 +538,7 @@ impl Worker {
             self.stats.open.fetch_sub(1, Ordering::Relaxed);
             match outcome {
                 Some(true) => {
-                    writer.close().await;
+                    session::close_and_wait(&writer, &mut events).await;
                     return true;
                 }
                 Some(false) => return false,

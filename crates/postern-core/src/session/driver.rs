@@ -22,6 +22,13 @@ use tokio_tungstenite::tungstenite::Message;
 use super::socket::{self, Socket};
 use super::{Command, Control, SessionEnd, SessionError, SessionEvent, SessionOptions, SsmAccess};
 
+/// How long closing a session may take in all: sending the input already queued, the
+/// TerminateSession flag and the TerminateSession call.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(3);
+
+/// How much of [`CLOSE_LIMIT`] may go to input queued before the close.
+const CLOSE_DRAIN_LIMIT: Duration = Duration::from_millis(1500);
+
 /// The state of one session's task.
 pub struct Driver {
     access: SsmAccess,
@@ -145,11 +152,20 @@ impl Driver {
                 control = self.control.recv() => match control {
                     Some(Control::Close) | None => return self.close_by_user().await,
                     Some(Control::Resize { cols, rows }) => {
-                        let _ = self.channel.resize(Instant::now(), cols, rows);
+                        let _ = self.channel.resize(cols, rows);
                     }
                 },
                 command = self.commands.recv(), if accept_commands => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => {
+                        // A resize or close the handle gave before this input is on the other
+                        // queue already: take it first, so the agent sees the terminal's size
+                        // before the keys typed after it.
+                        let close = self.take_control();
+                        self.command(command);
+                        if close {
+                            return self.close_by_user().await;
+                        }
+                    }
                     None => return self.close_by_user().await,
                 },
                 () = tokio::time::sleep_until(deadline.into()) => {}
@@ -204,7 +220,7 @@ impl Driver {
                 }
             }
         }
-        self.feed_input(now);
+        self.feed_input();
         self.transmit(now).await;
         self.deliver_events().await
     }
@@ -223,10 +239,10 @@ impl Driver {
         }
     }
 
-    fn feed_input(&mut self, now: Instant) {
+    fn feed_input(&mut self) {
         while let Some(front) = self.pending_input.front_mut() {
             let front = match front {
-                Pending::Flag(flag) => match self.channel.send_flag(now, *flag) {
+                Pending::Flag(flag) => match self.channel.send_flag(*flag) {
                     Ok(()) => {
                         self.pending_input.pop_front();
                         continue;
@@ -239,7 +255,7 @@ impl Driver {
                 },
                 Pending::Bytes(bytes) => bytes,
             };
-            match self.channel.send_output(now, front) {
+            match self.channel.send_output(front) {
                 Ok(taken) if taken == front.len() => {
                     self.pending_input.pop_front();
                 }
@@ -260,6 +276,13 @@ impl Driver {
     }
 
     async fn transmit(&mut self, now: Instant) {
+        let Some(socket) = self.socket.as_mut() else {
+            // The socket is down: stream messages wait in the channel (for their pacing slot, or
+            // unacknowledged) and go after the reconnect; acknowledgements are re-sent when the
+            // agent retransmits. Nothing is taken now, so a message's CreatedDate and its
+            // retransmission timer start when it is really written.
+            return;
+        };
         let mut frames = Vec::new();
         while let Some(bytes) = self.channel.poll_transmit(now) {
             frames.push(bytes);
@@ -267,12 +290,6 @@ impl Driver {
         if frames.is_empty() {
             return;
         }
-        let Some(socket) = self.socket.as_mut() else {
-            // The socket is down: stream messages wait in the channel's unacknowledged buffer
-            // and go again after the reconnect; acknowledgements are re-sent when the agent
-            // retransmits.
-            return;
-        };
         let write = async {
             for bytes in frames {
                 socket.feed(Message::Binary(bytes.into())).await?;
@@ -306,7 +323,7 @@ impl Driver {
                         other => {
                             // Postern gives up on it (spec §5.7): the service must not keep
                             // the session open.
-                            self.terminate().await;
+                            self.terminate(Instant::now() + CLOSE_LIMIT).await;
                             SessionEnd::Failed(other.to_string())
                         }
                     });
@@ -333,46 +350,57 @@ impl Driver {
         None
     }
 
-    fn command(&mut self, command: Command) {
-        let now = Instant::now();
-        match command {
-            Command::Input(bytes) => {
-                self.pending_input.push_back(Pending::Bytes(bytes));
-                self.feed_input(now);
-            }
-            Command::Flag(flag) => {
-                // In order after the bytes before it, and kept until the window has room (a
-                // lost DisconnectToPort would hand the next connection the old one's socket).
-                self.pending_input.push_back(Pending::Flag(flag));
-                self.feed_input(now);
+    /// Apply the resizes waiting on the control queue; whether a close (or the end of the
+    /// handle) was among them.
+    fn take_control(&mut self) -> bool {
+        loop {
+            match self.control.try_recv() {
+                Ok(Control::Resize { cols, rows }) => {
+                    let _ = self.channel.resize(cols, rows);
+                }
+                Ok(Control::Close) | Err(mpsc::error::TryRecvError::Disconnected) => return true,
+                Err(mpsc::error::TryRecvError::Empty) => return false,
             }
         }
     }
 
-    /// End the session at the user's request. Input already queued goes out first, if the
-    /// socket takes it within a couple of seconds; then the TerminateSession flag for port
-    /// sessions (the agent ends them in-band), then the TerminateSession API (shells have no
-    /// in-band way).
+    fn command(&mut self, command: Command) {
+        let pending = match command {
+            Command::Input(bytes) => Pending::Bytes(bytes),
+            // In order after the bytes before it, and kept until the window has room (a lost
+            // DisconnectToPort would hand the next connection the old one's socket).
+            Command::Flag(flag) => Pending::Flag(flag),
+        };
+        self.pending_input.push_back(pending);
+        self.feed_input();
+    }
+
+    /// End the session at the user's request, within [`CLOSE_LIMIT`]: input already queued goes
+    /// out first if the socket takes it within [`CLOSE_DRAIN_LIMIT`]; then the TerminateSession
+    /// flag for port sessions (the agent ends them in-band), then the TerminateSession API
+    /// (shells have no in-band way) with the rest of the time.
     async fn close_by_user(&mut self) -> SessionEnd {
-        self.drain_input(Duration::from_secs(2)).await;
+        let deadline = Instant::now() + CLOSE_LIMIT;
+        self.drain_input(CLOSE_DRAIN_LIMIT).await;
         let now = Instant::now();
         if matches!(self.channel.session_kind(), Some(SessionKind::Port { .. })) {
-            let _ = self.channel.send_flag(now, Flag::TerminateSession);
-            self.transmit(now).await;
+            let _ = self.channel.send_flag(Flag::TerminateSession);
+            let _ = tokio::time::timeout_at(deadline.into(), self.transmit(now)).await;
         }
-        self.terminate().await;
+        self.terminate(deadline).await;
         SessionEnd::ClosedByUser
     }
 
-    /// Tell the service the session is over, so it does not linger as Connected.
-    async fn terminate(&mut self) {
+    /// Tell the service the session is over, so it does not linger as Connected; gives up at
+    /// `deadline`.
+    async fn terminate(&mut self, deadline: Instant) {
         let call = self
             .access
             .client
             .terminate_session()
             .session_id(&self.session_id)
             .send();
-        match tokio::time::timeout(Duration::from_secs(10), call).await {
+        match tokio::time::timeout_at(deadline.into(), call).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 let error = SessionError::from_sdk("TerminateSession", &self.target, &error);
@@ -430,7 +458,7 @@ impl Driver {
             }
             let now = Instant::now();
             self.channel.handle_timeout(now);
-            self.feed_input(now);
+            self.feed_input();
         }
     }
 
@@ -475,7 +503,7 @@ impl Driver {
                         outcome = &mut attempt => break Some(outcome),
                         control = self.control.recv() => match control {
                             Some(Control::Resize { cols, rows }) => {
-                                let _ = self.channel.resize(Instant::now(), cols, rows);
+                                let _ = self.channel.resize(cols, rows);
                             }
                             Some(Control::Close) | None => break None,
                         },
@@ -483,7 +511,7 @@ impl Driver {
                 }
             };
             let Some(outcome) = outcome else {
-                self.terminate().await;
+                self.terminate(Instant::now() + CLOSE_LIMIT).await;
                 return Err(SessionEnd::ClosedByUser);
             };
             match outcome {
@@ -504,7 +532,11 @@ impl Driver {
                     }
                     return Ok(());
                 }
-                Ok(Err(Fatal(reason))) => return Err(SessionEnd::Failed(reason)),
+                Ok(Err(Fatal(reason))) => {
+                    // Started on the service, never to be used: end it there too.
+                    self.terminate(Instant::now() + CLOSE_LIMIT).await;
+                    return Err(SessionEnd::Failed(reason));
+                }
                 Ok(Err(Retry(reason))) => last_error = reason,
             }
             if Instant::now() + delay > deadline {
@@ -517,10 +549,10 @@ impl Driver {
                     () = &mut pause => break,
                     control = self.control.recv() => match control {
                         Some(Control::Resize { cols, rows }) => {
-                            let _ = self.channel.resize(Instant::now(), cols, rows);
+                            let _ = self.channel.resize(cols, rows);
                         }
                         Some(Control::Close) | None => {
-                            self.terminate().await;
+                            self.terminate(Instant::now() + CLOSE_LIMIT).await;
                             return Err(SessionEnd::ClosedByUser);
                         }
                     },
@@ -542,6 +574,7 @@ async fn attempt(
     client_id: &str,
     client_version: &str,
 ) -> Result<(Socket, Option<String>), ResumeError> {
+    let first_open = first_token.is_some();
     let (token, new_url) = match first_token {
         Some(token) => (token, None),
         None => resume(access, session_id, target).await?,
@@ -549,6 +582,11 @@ async fn attempt(
     let url = new_url.as_deref().unwrap_or(stream_url);
     match socket::dial(access, url, &token, client_id, client_version).await {
         Ok(socket) => Ok((socket, new_url)),
+        // The first open refused outright (a bad signature, a token not accepted): no network
+        // drop to wait out. A refusal after ResumeSession may be a stale URL: try again.
+        Err(error @ socket::DialError::Refused { .. }) if first_open => {
+            Err(Fatal(error.to_string()))
+        }
         Err(error) => Err(Retry(error.to_string())),
     }
 }

@@ -11,6 +11,8 @@
 pub mod driver;
 pub mod socket;
 
+pub use driver::CLOSE_LIMIT;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -222,6 +224,42 @@ pub enum SessionError {
     /// The SSM API or the websocket could not be reached.
     #[error("cannot reach Session Manager: {0}")]
     Network(String),
+    /// The target is not an instance id.
+    #[error(
+        "{target:?} is not an instance id: instance ids are i- followed by 8 or 17 hexadecimal digits (or mi- for on-premises nodes)"
+    )]
+    MalformedTarget {
+        /// What was given.
+        target: String,
+    },
+    /// The instance does not exist in the region, but does in others.
+    #[error("no instance {target} in {region}; it is in {}", found.join(", "))]
+    InOtherRegion {
+        /// The instance.
+        target: String,
+        /// The region asked.
+        region: String,
+        /// Where it is.
+        found: Vec<String>,
+    },
+    /// The instance exists nowhere the user's credentials can see.
+    #[error(
+        "no such instance: {target} is not in {region} nor in any other region of this account"
+    )]
+    NoSuchInstance {
+        /// The instance.
+        target: String,
+        /// The region asked.
+        region: String,
+    },
+    /// The data channel's websocket was refused (a 4xx): not a network drop.
+    #[error("Session Manager refused the data channel (HTTP {status}): {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// What the service said.
+        reason: String,
+    },
 }
 
 impl SessionError {
@@ -324,11 +362,41 @@ impl SessionWriter {
         self.commands.send(Command::Flag(flag)).await.is_ok()
     }
 
-    /// End the session: TerminateSession flag for ports, then the TerminateSession API. Input
-    /// still waiting for room in the send window is dropped.
+    /// Ask the driver to end the session: input already queued goes out (for a moment), then
+    /// the TerminateSession flag for ports, then the TerminateSession API. Returns at once; the
+    /// session's events end with [`SessionEvent::Ended`] once it is over (see [`close_and_wait`]).
     pub async fn close(&self) {
         let _ = self.control.send(Control::Close).await;
     }
+}
+
+/// Close a session and wait until it is over on the service (TerminateSession answered or given
+/// up on), at most [`CLOSE_LIMIT`] and a little more. Events that arrive meanwhile are dropped.
+/// Returns how the session ended, or `None` when the driver did not finish in time.
+pub async fn close_and_wait(
+    writer: &SessionWriter,
+    events: &mut mpsc::Receiver<SessionEvent>,
+) -> Option<SessionEnd> {
+    writer.close().await;
+    wait_for_end(events, CLOSE_LIMIT + Duration::from_millis(500)).await
+}
+
+/// Wait for a session's [`SessionEvent::Ended`], dropping other events, for at most `limit`.
+pub async fn wait_for_end(
+    events: &mut mpsc::Receiver<SessionEvent>,
+    limit: Duration,
+) -> Option<SessionEnd> {
+    tokio::time::timeout(limit, async {
+        while let Some(event) = events.recv().await {
+            if let SessionEvent::Ended(end) = event {
+                return Some(end);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Room for one input message, from [`SessionWriter::reserve`].

@@ -7,6 +7,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use futures_util::SinkExt;
+use postern_ssm::payload::OpenDataChannel;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,6 +33,55 @@ pub enum DialError {
     /// It took too long.
     #[error("opening the data channel timed out")]
     Timeout,
+    /// The service answered the upgrade with a client error (4xx): a refusal, not a network
+    /// drop, so dialling again will not help.
+    #[error("Session Manager refused the data channel (HTTP {status}): {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// What the service said (its answer's body, shortened).
+        reason: String,
+    },
+}
+
+/// The reason a refused upgrade gives: the `message` of a JSON body, or the body's text, on one
+/// line and at most 300 characters.
+fn refusal_reason(body: Option<&[u8]>) -> String {
+    let text = body
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|json| {
+            ["message", "Message"]
+                .iter()
+                .find_map(|k| json.get(k).and_then(|m| m.as_str()).map(str::to_owned))
+        })
+        .unwrap_or(text);
+    let line: String = message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
+    if line.is_empty() {
+        "no reason given".into()
+    } else {
+        line
+    }
+}
+
+fn connect_error(error: tokio_tungstenite::tungstenite::Error) -> DialError {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Http(response) if response.status().is_client_error() => DialError::Refused {
+            status: response.status().as_u16(),
+            reason: refusal_reason(response.body().as_deref()),
+        },
+        other => DialError::Connect(other.to_string()),
+    }
 }
 
 /// Headers that sign a GET of `url` (SigV4, service `ssmmessages`, empty payload), or none when
@@ -116,17 +166,38 @@ pub async fn dial(
     let (mut socket, _) = tokio::time::timeout(DIAL_TIMEOUT, connect)
         .await
         .map_err(|_| DialError::Timeout)?
-        .map_err(|e| DialError::Connect(e.to_string()))?;
-    let open = serde_json::json!({
-        "MessageSchemaVersion": "1.0",
-        "RequestId": uuid::Uuid::new_v4().to_string(),
-        "TokenValue": token,
-        "ClientId": client_id,
-        "ClientVersion": client_version,
-    });
+        .map_err(connect_error)?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let open = serde_json::to_string(&OpenDataChannel {
+        message_schema_version: "1.0",
+        request_id: &request_id,
+        token_value: token,
+        client_id,
+        client_version,
+    })
+    .map_err(|e| DialError::Connect(e.to_string()))?;
     socket
-        .send(Message::Text(open.to_string().into()))
+        .send(Message::Text(open.into()))
         .await
         .map_err(|e| DialError::Connect(e.to_string()))?;
     Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_reason;
+
+    #[test]
+    fn refusals_say_what_the_service_said_on_one_short_line() {
+        assert_eq!(
+            refusal_reason(Some(br#"{"message":"The security token is invalid."}"#)),
+            "The security token is invalid."
+        );
+        assert_eq!(
+            refusal_reason(Some(b"signature does not match\n  (canonical request)")),
+            "signature does not match (canonical request)"
+        );
+        assert_eq!(refusal_reason(None), "no reason given");
+        assert_eq!(refusal_reason(Some(&[b'x'; 1000])).len(), 300);
+    }
 }
