@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use postern_e2e::workspace_binary;
+use postern_e2e::{postern, role_env, workspace_binary};
 
 #[test]
 fn postern_reports_its_version() {
@@ -16,59 +16,6 @@ fn postern_reports_its_version() {
         stdout.trim(),
         format!("postern {}", env!("CARGO_PKG_VERSION"))
     );
-}
-
-/// The environment a user would have after assuming the developer role: the sandbox's endpoint,
-/// the role's credentials, no AWS config files.
-async fn role_env(sandbox: &postern_sandbox::Sandbox) -> Vec<(String, String)> {
-    let credentials = postern_e2e::role_credentials(sandbox, postern_e2e::DEVELOPER, "demo").await;
-    vec![
-        ("AWS_ENDPOINT_URL".into(), sandbox.endpoint()),
-        (
-            "AWS_ACCESS_KEY_ID".into(),
-            credentials.access_key_id().into(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".into(),
-            credentials.secret_access_key().into(),
-        ),
-        (
-            "AWS_SESSION_TOKEN".into(),
-            credentials.session_token().unwrap_or_default().into(),
-        ),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        (
-            "AWS_CONFIG_FILE".into(),
-            "/nonexistent/postern-e2e-config".into(),
-        ),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE".into(),
-            "/nonexistent/postern-e2e-credentials".into(),
-        ),
-        ("AWS_MAX_ATTEMPTS".into(), "1".into()),
-    ]
-}
-
-async fn postern(env: &[(String, String)], args: &[&str], stdin: &[u8]) -> std::process::Output {
-    use tokio::io::AsyncWriteExt as _;
-    let mut child = tokio::process::Command::new(workspace_binary("postern"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run postern");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).await.expect("write stdin");
-    drop(input);
-    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("postern finished in time")
-        .expect("postern ran")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,6 +129,80 @@ async fn targets_outside_the_role_fail_with_the_aws_reason() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_of_other_regions_or_none_are_named_as_such_not_as_denied() {
+    let sandbox = postern_e2e::sandbox().await;
+    let env = role_env(&sandbox).await;
+    // A payments instance the developer role reaches, in eu-west-1; the user is in us-east-1.
+    let elsewhere = postern_sandbox::Scenario::default_world()
+        .fleet
+        .instances
+        .into_iter()
+        .find(|i| {
+            i.account == "210987654321"
+                && i.region == "eu-west-1"
+                && i.tags.get("team").is_some_and(|t| t == "payments")
+        })
+        .map(|i| i.id)
+        .expect("the default world has one");
+    for args in [
+        vec!["run", elsewhere.as_str(), "--", "true"],
+        vec!["shell", elsewhere.as_str()],
+        vec!["tunnel", elsewhere.as_str(), "0:22"],
+    ] {
+        let out = postern(&env, &args, b"").await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "postern: no instance {elsewhere} in us-east-1; it is in eu-west-1 (use --region eu-west-1)"
+            ),
+            "{args:?}"
+        );
+    }
+    // With --region, it works.
+    let out = postern(
+        &env,
+        &[
+            "run",
+            "--region",
+            "eu-west-1",
+            &elsewhere,
+            "--",
+            "echo here",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "here\n");
+    // An id no region has.
+    let out = postern(&env, &["run", "i-0123456789abcdef0", "--", "true"], b"").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "no such instance: i-0123456789abcdef0 is not in us-east-1 nor in any other region"
+        ),
+        "{out:?}"
+    );
+    // A malformed id is bad usage, refused before any call (the sandbox records none).
+    let calls_before = sandbox.requests_served();
+    for args in [
+        vec!["run", "i-xyz", "--", "true"],
+        vec!["shell", "web-1"],
+        vec!["tunnel", "i-12", "0:22"],
+    ] {
+        let out = postern(&env, &args, b"").await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not an instance id"),
+            "{args:?}: {out:?}"
+        );
+    }
+    assert_eq!(sandbox.requests_served(), calls_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -84,10 +84,15 @@ impl AwsAccess {
 
     /// EC2.
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        self.ec2_in(&self.region)
+    }
+
+    /// EC2 in another region, with the same credentials.
+    pub fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         use aws_sdk_ec2::config::{BehaviorVersion, Region};
         let mut builder = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
+            .region(Region::new(region.to_owned()))
             .identity_cache(Self::identity_cache())
             .credentials_provider(self.credentials.clone());
         if let Some(url) = self.endpoint("ec2") {
@@ -109,10 +114,11 @@ where
     use aws_smithy_runtime_api::client::result::SdkError;
     match error {
         SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
-            Some(connector) => format!(
-                "cannot connect: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(connector)
-            ),
+            Some(connector) if connector.is_timeout() => "the connection timed out".into(),
+            Some(connector) => match root_cause(connector) {
+                Some(cause) => format!("cannot connect: {cause}"),
+                None => "cannot connect".into(),
+            },
             None => "cannot connect".into(),
         },
         SdkError::TimeoutError(_) => "the call timed out".into(),
@@ -121,4 +127,15 @@ where
         SdkError::ServiceError(_) => "the service refused the call".into(),
         _ => "the call failed".into(),
     }
+}
+
+/// The innermost cause of an error, in its own words (never a Debug dump): for a connection,
+/// what the operating system or TLS said ("Connection refused (os error 111)").
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = cause.to_string();
+    (!text.is_empty()).then_some(text)
 }

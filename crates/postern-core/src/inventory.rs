@@ -1,8 +1,10 @@
-//! The instances a user may reach. Today: listing running instances with their Name tags, and
-//! resolving a Name to an instance id (for `ssh-proxy` and `ssh-config`).
+//! The instances a user may reach. Today: listing running instances with their Name tags,
+//! resolving a Name to an instance id (for `ssh-proxy` and `ssh-config`), and finding which
+//! region an instance is in when Session Manager refused it.
 
 use aws_sdk_ec2::types::Filter;
 
+use crate::aws::AwsAccess;
 use crate::session::SessionError;
 
 /// An instance, as far as naming it goes.
@@ -52,6 +54,113 @@ pub async fn running(ec2: &aws_sdk_ec2::Client) -> Result<Vec<InstanceName>, Ses
 pub fn is_instance_id(text: &str) -> bool {
     let hex = text.strip_prefix("i-").or_else(|| text.strip_prefix("mi-"));
     hex.is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Refuse a target that is not an instance id before any call is made.
+pub fn check_instance_id(target: &str) -> Result<(), SessionError> {
+    if is_instance_id(target) {
+        Ok(())
+    } else {
+        Err(SessionError::MalformedTarget {
+            target: target.to_owned(),
+        })
+    }
+}
+
+/// Where an instance was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// In the region asked about.
+    Here,
+    /// Not there, but in these other regions.
+    Elsewhere(Vec<String>),
+    /// In none of the regions looked at.
+    Nowhere,
+}
+
+/// Whether instance `id` exists in `region`.
+async fn exists_in(access: &AwsAccess, region: &str, id: &str) -> Result<bool, SessionError> {
+    let found = access
+        .ec2_in(region)
+        .describe_instances()
+        .filters(Filter::builder().name("instance-id").values(id).build())
+        .send()
+        .await
+        .map_err(|e| SessionError::from_sdk("DescribeInstances", id, &e))?;
+    Ok(found
+        .reservations()
+        .iter()
+        .any(|r| r.instances().iter().any(|i| i.instance_id() == Some(id))))
+}
+
+/// Look instance `id` up: in the access's region first, then in `regions` (the user's other
+/// regions) or, when that is empty, in every region DescribeRegions returns, side by side.
+pub async fn locate(
+    access: &AwsAccess,
+    id: &str,
+    regions: &[String],
+) -> Result<Whereabouts, SessionError> {
+    if exists_in(access, &access.region, id).await? {
+        return Ok(Whereabouts::Here);
+    }
+    let others: Vec<String> = if regions.is_empty() {
+        access
+            .ec2()
+            .describe_regions()
+            .send()
+            .await
+            .map_err(|e| SessionError::from_sdk("DescribeRegions", id, &e))?
+            .regions()
+            .iter()
+            .filter_map(|r| r.region_name().map(str::to_owned))
+            .collect()
+    } else {
+        regions.to_vec()
+    };
+    let others: Vec<String> = others.into_iter().filter(|r| *r != access.region).collect();
+    let lookups = others.iter().map(|region| exists_in(access, region, id));
+    let found: Vec<String> = futures_util::future::join_all(lookups)
+        .await
+        .into_iter()
+        .zip(&others)
+        // A region that cannot be asked (disabled, denied) is one where it was not found.
+        .filter_map(|(found, region)| matches!(found, Ok(true)).then(|| region.clone()))
+        .collect();
+    Ok(if found.is_empty() {
+        Whereabouts::Nowhere
+    } else {
+        Whereabouts::Elsewhere(found)
+    })
+}
+
+/// When Session Manager refused a target (access denied, or not connected), say why if the
+/// instance is not in the region at all; otherwise keep AWS's answer. The lookup's own failures
+/// (no permission to describe instances, say) keep AWS's answer too.
+pub async fn explain_refusal(
+    access: &AwsAccess,
+    target: &str,
+    refusal: SessionError,
+    regions: &[String],
+) -> SessionError {
+    if !matches!(
+        refusal,
+        SessionError::AccessDenied { .. } | SessionError::TargetNotConnected { .. }
+    ) || !is_instance_id(target)
+    {
+        return refusal;
+    }
+    match locate(access, target, regions).await {
+        Ok(Whereabouts::Here) | Err(_) => refusal,
+        Ok(Whereabouts::Elsewhere(found)) => SessionError::InOtherRegion {
+            target: target.to_owned(),
+            region: access.region.clone(),
+            found,
+        },
+        Ok(Whereabouts::Nowhere) => SessionError::NoSuchInstance {
+            target: target.to_owned(),
+            region: access.region.clone(),
+        },
+    }
 }
 
 /// Why a name did not resolve.

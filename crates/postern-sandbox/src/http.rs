@@ -110,6 +110,7 @@ async fn handle(
     if uri.path().starts_with("/_sandbox/") {
         return crate::admin::handle(&shared, &method, uri.path(), body).await;
     }
+    shared.world().requests += 1;
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {

@@ -202,6 +202,11 @@ impl Sandbox {
         self.shared.world().agent_pacing = on;
     }
 
+    /// API requests received so far, answered or refused (`/_sandbox/` calls not counted).
+    pub fn requests_served(&self) -> u64 {
+        self.shared.world().requests
+    }
+
     /// Switch CloudTrail LookupEvents' throttle (2 requests/s per account and region) on or off.
     pub fn set_lookup_events_throttle(&self, on: bool) {
         self.shared.world().lookup_throttle = on;

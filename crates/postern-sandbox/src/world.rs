@@ -91,6 +91,8 @@ pub struct World {
     pub events: Vec<crate::trail::TrailEvent>,
     /// Whether LookupEvents is throttled (2 requests/s per account and region).
     pub lookup_throttle: bool,
+    /// API requests received so far (not counting `/_sandbox/` calls), answered or refused.
+    pub requests: u64,
     /// Recent LookupEvents calls per (account, region), for the throttle.
     pub lookups: HashMap<(String, String), std::collections::VecDeque<OffsetDateTime>>,
     /// Faults to inject into sessions' data channels, by session id.
@@ -296,6 +298,7 @@ impl World {
             address,
             events: Vec::new(),
             lookup_throttle: scenario.settings.lookup_events_throttle,
+            requests: 0,
             lookups: HashMap::new(),
             faults: HashMap::new(),
             new_session_faults: None,

@@ -252,14 +252,6 @@ pub enum SessionError {
         /// The region asked.
         region: String,
     },
-    /// The data channel's websocket was refused (a 4xx): not a network drop.
-    #[error("Session Manager refused the data channel (HTTP {status}): {reason}")]
-    Refused {
-        /// The HTTP status.
-        status: u16,
-        /// What the service said.
-        reason: String,
-    },
 }
 
 impl SessionError {
