@@ -128,6 +128,40 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     assert_eq!(end, SessionEnd::ClosedByUser);
 }
 
+// One thread: the resize and the keys are both queued before the driver next runs, so the
+// driver sees them together and must take them in order. Messages are paced 50 ms apart, so keys
+// sent before the size would run `stty` well before the size arrives.
+#[tokio::test(flavor = "current_thread")]
+async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let mut options = SessionOptions::default();
+    options.channel.pace_per_second = Some(20);
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        options,
+    )
+    .await
+    .expect("opens");
+    let (mut events, writer, _) = shell.split();
+    until(&mut events, "sandbox$ ").await;
+    // Resize and type at once, as a terminal does when its window is dragged: each `stty size`
+    // must see the size given just before it (resizes travel on their own queue).
+    for step in 0..12u32 {
+        let (cols, rows) = (100 + step, 30 + step);
+        writer.resize(cols, rows).await;
+        writer
+            .send(format!("stty size # step {step}\r").into_bytes())
+            .await;
+        until(&mut events, &format!("{rows} {cols}\r\n")).await;
+    }
+    writer.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shell_that_exits_ends_the_session_normally() {
     let sandbox = sandbox().await;

@@ -368,9 +368,9 @@ pub fn require_keychain() {
 /// `/dev/tty`), as a user at a terminal runs it. Killed on drop.
 pub struct OnTerminal {
     transcript: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    writer: Box<dyn std::io::Write + Send>,
+    writer: Option<Box<dyn std::io::Write + Send>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    master: Option<Box<dyn portable_pty::MasterPty + Send>>,
 }
 
 impl OnTerminal {
@@ -413,9 +413,9 @@ impl OnTerminal {
         });
         Self {
             transcript,
-            writer,
+            writer: Some(writer),
             child,
-            _master: pair.master,
+            master: Some(pair.master),
         }
     }
 
@@ -450,8 +450,24 @@ impl OnTerminal {
 
     /// Type `text` (a line ends with `\r`, as Enter sends).
     pub fn type_text(&mut self, text: &str) {
-        self.writer.write_all(text.as_bytes()).expect("type");
-        self.writer.flush().expect("flush");
+        let writer = self.writer.as_mut().expect("the terminal is open");
+        writer.write_all(text.as_bytes()).expect("type");
+        writer.flush().expect("flush");
+    }
+
+    /// Close the terminal as closing its window does, and wait for the program's exit code
+    /// (panics after `seconds`). The transcript's reader still holds the terminal open, so the
+    /// SIGHUP the kernel sends a terminal's program when its window closes is sent here.
+    pub fn hang_up(&mut self, seconds: u64) -> u32 {
+        self.writer = None;
+        self.master = None;
+        let pid = self.child.process_id().expect("a running program");
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(sent.success(), "kill -HUP {pid}");
+        self.wait(seconds)
     }
 
     /// Wait for it to exit; its exit code (panics after `seconds`).
@@ -547,4 +563,100 @@ pub fn reload(
         credentials: home.join("aws-credentials"),
     };
     resolver.with_profiles(Profiles::load(&files).expect("config"))
+}
+
+/// The environment a user would have after assuming the developer role: the sandbox's endpoint,
+/// the role's credentials, no AWS config files.
+pub async fn role_env(sandbox: &postern_sandbox::Sandbox) -> Vec<(String, String)> {
+    let credentials = role_credentials(sandbox, DEVELOPER, "demo").await;
+    vec![
+        ("AWS_ENDPOINT_URL".into(), sandbox.endpoint()),
+        (
+            "AWS_ACCESS_KEY_ID".into(),
+            credentials.access_key_id().into(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            credentials.secret_access_key().into(),
+        ),
+        (
+            "AWS_SESSION_TOKEN".into(),
+            credentials.session_token().unwrap_or_default().into(),
+        ),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        (
+            "AWS_CONFIG_FILE".into(),
+            "/nonexistent/postern-e2e-config".into(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            "/nonexistent/postern-e2e-credentials".into(),
+        ),
+        ("AWS_MAX_ATTEMPTS".into(), "1".into()),
+    ]
+}
+
+/// Run `postern args…` with exactly `env` (and PATH), `stdin` written and closed; its output
+/// (panics after 30 s).
+pub async fn postern(
+    env: &[(String, String)],
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(workspace_binary("postern"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postern");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("write stdin");
+    drop(input);
+    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("postern finished in time")
+        .expect("postern ran")
+}
+
+/// The ids of the sessions DescribeSessions lists as active.
+pub async fn active_sessions(access: &SsmAccess) -> Vec<String> {
+    access
+        .client
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .expect("DescribeSessions")
+        .sessions()
+        .iter()
+        .filter_map(|s| s.session_id().map(str::to_owned))
+        .collect()
+}
+
+/// Whether a process whose command line contains `marker` runs on this machine (the sandbox's
+/// "remote" processes are local ones).
+pub fn process_running(marker: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false)
+}
+
+/// Wait up to `seconds` for no process with `marker` in its command line to be left.
+pub fn processes_gone(marker: &str, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while process_running(marker) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    true
 }

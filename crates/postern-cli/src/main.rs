@@ -12,11 +12,13 @@
 
 mod exec;
 mod identity;
+mod interrupt;
 mod keys;
 mod prompt;
 mod shell;
 mod ssh;
 mod tunnel;
+mod warning;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,10 +26,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use postern_core::aws::AwsAccess;
 use postern_core::credentials::{Environment, Resolver, Selection};
+use postern_core::inventory;
 use postern_core::keychain::Keychain;
 use postern_core::paths::Paths;
 use postern_core::profile::{ConfigFiles, Profiles};
+use postern_core::session::SessionError;
 use postern_core::settings::Settings;
+use postern_core::tunnel::TunnelError;
 
 /// Postern: Session Manager shells, commands and tunnels into AWS machines, and AWS credentials
 /// with one MFA code for every role, kept in the OS keychain.
@@ -49,6 +54,7 @@ enum Command {
     /// Open an interactive shell on an instance (works with pipes too).
     Shell {
         /// The instance id (i-…).
+        #[arg(value_parser = instance_id)]
         instance: String,
         /// Run this command in a terminal instead of a login shell (AWS-StartInteractiveCommand).
         #[arg(long)]
@@ -57,6 +63,7 @@ enum Command {
     /// Run a command on an instance with separate stdout and stderr; exit with its exit code.
     Run {
         /// The instance id (i-…).
+        #[arg(value_parser = instance_id)]
         instance: String,
         /// The command and its arguments (after `--`).
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
@@ -68,6 +75,7 @@ enum Command {
     /// db.internal:5432 as seen from the instance; a local port of 0 picks a free one.
     Tunnel {
         /// The instance id (i-…).
+        #[arg(value_parser = instance_id)]
         instance: String,
         /// `<local port>:<remote port>`.
         ports: String,
@@ -177,10 +185,14 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
     let access = || AwsAccess::new(resolver.clone(), selection.clone(), cli.region.as_deref());
     match command {
         Command::Shell { instance, command } => {
-            shell::shell(&access().await?.ssm(), &instance, command.as_deref()).await
+            let access = access().await?;
+            let done = shell::shell(&access.ssm(), &instance, command.as_deref()).await;
+            explain_refusal(&access, &instance, done).await
         }
         Command::Run { instance, command } => {
-            shell::run(&access().await?.ssm(), &instance, &command).await
+            let access = access().await?;
+            let done = shell::run(&access.ssm(), &instance, &command).await;
+            explain_refusal(&access, &instance, done).await
         }
         Command::Tunnel {
             instance,
@@ -188,18 +200,16 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
             host,
             pool,
         } => {
-            tunnel::tunnel(
-                &access().await?.ssm(),
-                &instance,
-                &ports,
-                host.as_deref(),
-                pool,
-            )
-            .await
+            tunnel::check(&ports, pool)?;
+            let access = access().await?;
+            let done =
+                tunnel::tunnel(&access.ssm(), &instance, &ports, host.as_deref(), pool).await;
+            explain_refusal(&access, &instance, done).await
         }
         Command::SshProxy { instance, port } => {
             let access = access().await?;
-            ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await
+            let done = ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await;
+            explain_refusal(&access, &instance, done).await
         }
         Command::SshConfig => {
             ssh::config(
@@ -227,25 +237,86 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
     }
 }
 
-/// Postern's own warnings only, unless POSTERN_LOG asks for more (e.g. POSTERN_LOG=debug); the
-/// libraries that see secrets on the wire never log past `info`, whatever it asks.
+/// When Session Manager refused an instance, look it up: say so when it is in another region or
+/// nowhere, rather than sending the user to IAM.
+async fn explain_refusal(
+    access: &AwsAccess,
+    target: &str,
+    done: anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
+    let error = match done {
+        Ok(code) => return Ok(code),
+        Err(error) => error,
+    };
+    let refusal = match error.downcast::<SessionError>() {
+        Ok(refusal) => refusal,
+        Err(error) => match error.downcast::<TunnelError>() {
+            Ok(TunnelError::Session(refusal)) => refusal,
+            Ok(other) => return Err(other.into()),
+            Err(error) => return Err(error),
+        },
+    };
+    let explained = inventory::explain_refusal(access, target, refusal, &[]).await;
+    if let SessionError::InOtherRegion { found, .. } = &explained
+        && let Some(region) = found.first()
+    {
+        anyhow::bail!("{explained} (use --region {region})");
+    }
+    Err(explained.into())
+}
+
+/// A malformed instance id is refused as bad usage, before any call.
+fn instance_id(target: &str) -> Result<String, String> {
+    inventory::check_instance_id(target)
+        .map(|()| target.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// Postern's own warnings only, as sentences on stderr, unless POSTERN_LOG asks for more (e.g.
+/// POSTERN_LOG=debug, then in the usual log format); the libraries that see secrets on the wire
+/// never log past `info`, whatever it asks.
 fn init_logging() {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let asked = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("off,postern_core=warn,postern=warn")
-    });
     let capped = tracing_subscriber::filter::filter_fn(|meta| {
         *meta.level() <= tracing::Level::INFO
             || !postern_core::secret_bearing_log_target(meta.target())
     });
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(asked)
-        .with_filter(capped);
-    tracing_subscriber::registry().with(layer).init();
+    let layer = match tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG") {
+        Ok(asked) => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(asked)
+            .boxed(),
+        Err(_) => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .event_format(warning::Sentences)
+            .with_filter(tracing_subscriber::EnvFilter::new(
+                "off,postern_core=warn,postern=warn",
+            ))
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(capped))
+        .init();
+}
+
+/// An error and its causes in one line, each cause once: a cause whose words are already in
+/// the line (an error that quotes its source) is not repeated.
+fn report(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn main() -> ExitCode {
@@ -262,7 +333,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("postern: cannot start: {error}");
+            interrupt::say(&format!("postern: cannot start: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -272,8 +343,29 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("postern: {error:#}");
+            interrupt::say(&format!("postern: {}", report(&error)));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn each_cause_is_reported_once() {
+        // TunnelError::Bind quotes its source and names it as its source too.
+        let bind = postern_core::tunnel::TunnelError::Bind {
+            address: std::net::SocketAddr::from(([127, 0, 0, 1], 5432)),
+            source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use"),
+        };
+        let line = report(&anyhow::Error::new(bind));
+        assert_eq!(
+            line,
+            "cannot listen on 127.0.0.1:5432: Address already in use"
+        );
+        let wrapped = anyhow::anyhow!("disk full").context("cannot save the state");
+        assert_eq!(report(&wrapped), "cannot save the state: disk full");
     }
 }

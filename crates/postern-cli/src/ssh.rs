@@ -8,6 +8,8 @@ use postern_core::session::{
 };
 use tokio::io::AsyncReadExt as _;
 
+use crate::interrupt::Interrupts;
+
 /// Carry an SSH connection over AWS-StartSSHSession: stdin to the instance's SSH port, its bytes
 /// to stdout. ssh runs this as its ProxyCommand and speaks SSH through it.
 pub(crate) async fn proxy(
@@ -17,6 +19,8 @@ pub(crate) async fn proxy(
     port: u16,
 ) -> anyhow::Result<u8> {
     let instance = inventory::resolve(ec2, target).await?;
+    // ssh ends its ProxyCommand with SIGHUP when it exits.
+    let mut interrupts = Interrupts::install()?;
     let session = session::open(
         access,
         SessionRequest::ssh(&instance, port),
@@ -47,23 +51,21 @@ pub(crate) async fn proxy(
             event = events.recv() => match event {
                 Some(SessionEvent::Output(bytes)) => {
                     if stdout.write_all(&bytes).and_then(|()| stdout.flush()).is_err() {
-                        writer.close().await;
-                        break SessionEnd::ClosedByUser;
+                        // ssh is gone.
+                        break session::close_and_wait(&writer, &mut events).await;
                     }
                 }
-                Some(SessionEvent::Ended(end)) => break end,
+                Some(SessionEvent::Ended(end)) => break Some(end),
                 Some(_) => {}
-                None => break SessionEnd::Failed("the session driver stopped".into()),
+                None => break Some(SessionEnd::Failed("the session driver stopped".into())),
             },
             // ssh closed its end: the connection is over.
-            _ = &mut eof_rx => {
-                writer.close().await;
-                break SessionEnd::ClosedByUser;
-            }
+            _ = &mut eof_rx => break session::close_and_wait(&writer, &mut events).await,
+            _ = interrupts.next() => break session::close_and_wait(&writer, &mut events).await,
         }
     };
     match end {
-        SessionEnd::Failed(reason) => anyhow::bail!("session {id} failed: {reason}"),
+        Some(SessionEnd::Failed(reason)) => anyhow::bail!("session {id} failed: {reason}"),
         _ => Ok(0),
     }
 }

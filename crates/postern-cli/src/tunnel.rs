@@ -6,6 +6,8 @@ use anyhow::Context as _;
 use postern_core::session::{PortMode, SessionOptions, SsmAccess};
 use postern_core::tunnel::{self, TunnelSpec};
 
+use crate::interrupt::{Interrupts, say};
+
 /// Parse `<local>:<remote>` (the local port may be 0 for any free port).
 pub(crate) fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
     let (local, remote) = text.split_once(':').with_context(|| {
@@ -24,6 +26,16 @@ pub(crate) fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
     Ok((local, remote))
 }
 
+/// Refuse bad ports and pool sizes before any call is made.
+pub(crate) fn check(ports: &str, pool: usize) -> anyhow::Result<()> {
+    parse_ports(ports)?;
+    anyhow::ensure!(
+        (1..=32).contains(&pool),
+        "--pool must be from 1 to 32 (got {pool})"
+    );
+    Ok(())
+}
+
 fn describe(mode: PortMode) -> &'static str {
     match mode {
         PortMode::Mux { .. } => "multiplexed",
@@ -39,8 +51,8 @@ pub(crate) async fn tunnel(
     host: Option<&str>,
     pool: usize,
 ) -> anyhow::Result<u8> {
+    check(ports, pool)?;
     let (local, remote) = parse_ports(ports)?;
-    anyhow::ensure!((1..=32).contains(&pool), "--pool must be from 1 to 32");
     let spec = TunnelSpec {
         target: instance.to_owned(),
         remote_port: remote,
@@ -48,6 +60,7 @@ pub(crate) async fn tunnel(
         local: std::net::SocketAddr::from(([127, 0, 0, 1], local)),
         pool,
     };
+    let mut interrupts = Interrupts::install()?;
     let tunnel = tunnel::open(access, spec, SessionOptions::default()).await?;
     let to = match host {
         Some(host) => format!("{host}:{remote} through {instance}"),
@@ -56,14 +69,14 @@ pub(crate) async fn tunnel(
     let mode = tunnel.modes().first().copied().map_or("", describe);
     // The first line is for scripts: the address to connect to.
     println!("{}", tunnel.local_addr());
-    eprintln!(
+    say(&format!(
         "Forwarding {} to {to} over {pool} session{} ({mode}). Ctrl-C stops.",
         tunnel.local_addr(),
         if pool == 1 { "" } else { "s" }
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    ));
+    // Ctrl-C is how a tunnel is meant to end: every way of stopping it closes its sessions on
+    // the service and succeeds.
+    let _ = interrupts.next().await;
     let stats = tunnel.stats();
     let (up, down, connections) = (
         stats.bytes_up.load(Ordering::Relaxed),
@@ -71,7 +84,9 @@ pub(crate) async fn tunnel(
         stats.connections.load(Ordering::Relaxed),
     );
     tunnel.close().await;
-    eprintln!("Closed: {connections} connections, {up} bytes sent, {down} bytes received.");
+    say(&format!(
+        "Closed: {connections} connections, {up} bytes sent, {down} bytes received."
+    ));
     Ok(0)
 }
 

@@ -1,0 +1,257 @@
+//! Every way out of `postern shell`, `run` and `tunnel` ends the sessions Postern opened on AWS
+//! and the remote processes with them: Ctrl-C (SIGINT), `kill` (SIGTERM), a closed terminal
+//! window (SIGHUP), and the end of piped input. Checked through DescribeSessions and through the
+//! sandbox's processes (they are local processes of this machine).
+
+use std::time::Duration;
+
+use postern_e2e::{
+    DEVELOPER, OnTerminal, active_sessions, instance, processes_gone, role_credentials, role_env,
+    sandbox, ssm_access, workspace_binary,
+};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+
+const SIGNALS: [(&str, i32); 3] = [("INT", 130), ("TERM", 143), ("HUP", 129)];
+
+/// A `sleep` whose command line no other test shares: `sleep 300.<n>`.
+fn unique_sleep(tag: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("sleep 300.{tag}{nanos:09}")
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Start `postern args…` with piped stdio.
+fn spawn(env: &[(String, String)], args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(workspace_binary("postern"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postern")
+}
+
+/// Read `stdout` until it holds `needle`.
+async fn read_until(stdout: &mut tokio::process::ChildStdout, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = stdout.read(&mut buf).await.expect("read");
+            assert!(
+                n > 0,
+                "stdout ended before {needle:?}: {:?}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", String::from_utf8_lossy(&seen)));
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// Wait for the child's end: its exit code and what it printed on stderr.
+async fn finish(child: tokio::process::Child) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("postern ended within the close limit")
+        .expect("output");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_signal_ends_a_run_its_session_and_the_remote_command() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let target = instance("payments");
+    for (index, (signal, code)) in SIGNALS.into_iter().enumerate() {
+        let sleep = unique_sleep(index as u32);
+        let line = format!("echo ready; exec {sleep}");
+        let mut child = spawn(&env, &["run", &target, "--", &line]);
+        let mut stdout = child.stdout.take().expect("stdout");
+        read_until(&mut stdout, "ready").await;
+        assert!(
+            postern_e2e::process_running(&sleep),
+            "the remote command runs"
+        );
+        kill(child.id().expect("pid"), signal);
+        let (exit, stderr) = finish(child).await;
+        assert_eq!(exit, Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(" terminated."),
+            "SIG{signal} summary: {stderr}"
+        );
+        assert_eq!(
+            active_sessions(&access).await,
+            Vec::<String>::new(),
+            "SIG{signal}"
+        );
+        assert!(
+            processes_gone(&sleep, 5),
+            "SIG{signal}: the remote command is gone"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_signal_ends_a_piped_shell_its_session_and_the_remote_shell() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let target = instance("search");
+    for (index, (signal, code)) in SIGNALS.into_iter().enumerate() {
+        let sleep = unique_sleep(10 + index as u32);
+        let mut child = spawn(&env, &["shell", &target]);
+        let mut stdin = child.stdin.take().expect("stdin");
+        // The terminal echoes the line; `re''ady` is only `ready` once the shell ran it.
+        stdin
+            .write_all(format!("echo re''ady; {sleep}\n").as_bytes())
+            .await
+            .expect("write");
+        let mut stdout = child.stdout.take().expect("stdout");
+        read_until(&mut stdout, "ready\r\n").await;
+        assert!(
+            postern_e2e::process_running(&sleep),
+            "the remote shell runs it"
+        );
+        kill(child.id().expect("pid"), signal);
+        let (exit, stderr) = finish(child).await;
+        assert_eq!(exit, Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(" terminated."),
+            "SIG{signal} summary: {stderr}"
+        );
+        assert_eq!(
+            active_sessions(&access).await,
+            Vec::<String>::new(),
+            "SIG{signal}"
+        );
+        assert!(
+            processes_gone(&sleep, 5),
+            "SIG{signal}: the remote shell is gone"
+        );
+        drop(stdin);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_the_terminal_window_ends_an_interactive_shell_on_aws() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let sleep = unique_sleep(20);
+    let mut terminal = OnTerminal::spawn(
+        &workspace_binary("postern"),
+        &["shell", &instance("payments")],
+        &env,
+    );
+    terminal.wait_for("sandbox$ ", 20);
+    terminal.type_text(&format!("echo re''ady; {sleep}\r"));
+    terminal.wait_for("ready\r\n", 20);
+    assert!(postern_e2e::process_running(&sleep));
+    // The window closes: the terminal hangs up, and the kernel sends Postern SIGHUP.
+    let exit = terminal.hang_up(15);
+    assert_eq!(exit, 129);
+    assert_eq!(active_sessions(&access).await, Vec::<String>::new());
+    assert!(processes_gone(&sleep, 5), "the remote shell is gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_signal_closes_a_pool_of_four_tunnel_sessions_on_aws() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let echo = postern_e2e::echo_server().await;
+    let target = instance("payments");
+    for (signal, _) in SIGNALS {
+        let mut child = spawn(
+            &env,
+            &["tunnel", &target, &format!("0:{echo}"), "--pool", "4"],
+        );
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let address = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the tunnel printed its address")
+            .expect("read")
+            .expect("a line");
+        let mut socket = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect");
+        socket.write_all(b"knock").await.expect("write");
+        let mut back = [0u8; 5];
+        socket.read_exact(&mut back).await.expect("echo");
+        assert_eq!(active_sessions(&access).await.len(), 4, "the pool is open");
+        kill(child.id().expect("pid"), signal);
+        let (exit, stderr) = finish(child).await;
+        assert_eq!(
+            exit,
+            Some(0),
+            "SIG{signal}: a tunnel is meant to be stopped: {stderr}"
+        );
+        assert!(
+            stderr.contains("Closed: 1 connections"),
+            "SIG{signal}: {stderr}"
+        );
+        assert_eq!(
+            active_sessions(&access).await,
+            Vec::<String>::new(),
+            "SIG{signal}: all four sessions are over"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_piped_shell_waits_for_a_slow_remote_shell_and_ends_when_it_exits() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // Nothing at all is printed for 3 s after the end of input (once 1.5 s of quiet was enough
+    // to end the session and lose the output); the last line has no newline.
+    let started = std::time::Instant::now();
+    let out = postern_e2e::postern(
+        &env,
+        &["shell", &instance("search")],
+        b"sleep 3; echo slow $((40+2))",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("slow 42"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(active_sessions(&access).await, Vec::<String>::new());
+}
