@@ -493,6 +493,100 @@ async fn precedence_and_import_from_the_credentials_file() {
     assert!(whoami(&["whoami", "--profile", "ci"], &[]).contains(":user/demo"));
 }
 
+/// The names of the cached sessions in Postern's list of keychain entries, by kind.
+fn cached_entries(machine: &Machine) -> (usize, usize) {
+    let index =
+        std::fs::read_to_string(machine.postern_home().join("keychain.toml")).unwrap_or_default();
+    (
+        index.matches("\"mfa/").count(),
+        index.matches("\"role/").count(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_keys_for_one_profile_forget_only_its_sessions() {
+    require_keychain();
+    let machine = Machine::new(|sandbox| {
+        format!(
+            "{}\n[profile ci]\nregion = us-east-1\n\n[profile ci-readonly]\nrole_arn = arn:aws:iam::210987654321:role/readonly\nsource_profile = ci\n",
+            demo_config(sandbox)
+        )
+    })
+    .await;
+    let demo = machine.sandbox.demo().expect("demo");
+    let robot = machine
+        .sandbox
+        .user_keys("210987654321", "ci-robot")
+        .expect("ci-robot");
+    let add = |profile: &str, id: &str, secret: &str| {
+        let out = machine.run(
+            &["keys", "add", profile],
+            format!("{id}\n{secret}\n").as_bytes(),
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    add("demo", &demo.access_key_id, &demo.secret_access_key);
+    add("ci", &robot.access_key_id, &robot.secret_access_key);
+
+    // demo signs in once (an MFA session and the developer role); admin comes from that
+    // session without a code; ci's role needs no code.
+    let mut env = machine.env();
+    env.push(("TERM".into(), "dumb".into()));
+    let postern = workspace_binary("postern");
+    let mut login = OnTerminal::spawn(&postern, &["login", "--profile", "developer"], &env);
+    login.wait_for("MFA code for", 20);
+    login.type_text(&format!("{}\r", machine.code()));
+    assert_eq!(login.wait(20), 0, "{}", login.transcript());
+    let serve = |profile: &str| {
+        let out = machine.run(&["credential-process", "--profile", profile], b"", &[]);
+        (out.status.success(), text(&out))
+    };
+    for profile in ["admin", "ci-readonly"] {
+        let (served, said) = serve(profile);
+        assert!(served, "{said}");
+    }
+    assert_eq!(cached_entries(&machine), (1, 3));
+
+    // ci's keys again: ci's role goes, demo's MFA session and roles stay.
+    let said = add("ci", &robot.access_key_id, &robot.secret_access_key);
+    assert!(
+        said.contains("Forgot 1 cached session made with the previous keys of profile ci."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (1, 2));
+    for profile in ["developer", "readonly"] {
+        let (served, said) = serve(profile);
+        assert!(served, "demo's MFA session outlived ci's new keys: {said}");
+    }
+    let (served, said) = serve("ci-readonly");
+    assert!(served, "{said}");
+
+    // demo's keys again: its MFA session and its roles go (a code is needed), ci's role stays.
+    let said = add("demo", &demo.access_key_id, &demo.secret_access_key);
+    assert!(
+        said.contains("Forgot 4 cached sessions made with the previous keys of profile demo."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (0, 1));
+    let (served, said) = serve("developer");
+    assert!(
+        !served && said.contains("run `postern login --profile developer` first"),
+        "{said}"
+    );
+
+    // keys remove: the same for the profile whose keys go.
+    let out = machine.run(&["keys", "remove", "ci"], b"", &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Forgot 1 cached session made with the previous keys of profile ci."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (0, 0));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file() {
     let machine = Machine::new(demo_config).await;

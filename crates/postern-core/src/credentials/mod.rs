@@ -513,6 +513,24 @@ impl Resolver {
         Ok(self.keychain.wipe_sessions()?)
     }
 
+    /// Forget the cached sessions made from profile `profile`'s keys (its keys changed or
+    /// went): the roles whose chain starts from it, and the MFA sessions of `old_key_id` (the
+    /// keys it had in the keychain) and of the keys in its section of the files. Every other
+    /// profile's sessions stay.
+    pub fn forget_profile_sessions(
+        &self,
+        profile: &str,
+        old_key_id: Option<&str>,
+    ) -> Result<usize, CredentialError> {
+        self.remembered().clear();
+        let file_key = self
+            .profiles
+            .get(profile)
+            .and_then(|p| p.get("aws_access_key_id"));
+        let key_ids: Vec<&str> = old_key_id.into_iter().chain(file_key).collect();
+        Ok(self.keychain.forget_sessions_of(profile, &key_ids)?)
+    }
+
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, AwsCredentials>> {
         self.resolved
             .lock()
@@ -726,8 +744,13 @@ impl Resolver {
     /// everything that makes its credentials: where the chain starts (with the key id of keys
     /// in a file, so editing the file makes new entries), and every hop up to it (profile,
     /// role, external id, configured names, duration). Keys in the keychain change only
-    /// through `postern keys`, which forgets every session.
+    /// through `postern keys`, which forgets the sessions of that profile (the entries are
+    /// grouped by the base profile for that).
     fn role_entries(&self, chain: &Chain<'_>) -> Vec<String> {
+        let base = match chain.base {
+            Base::Profile(p) => Some(p.name.as_str()),
+            _ => None,
+        };
         let mut parts: Vec<String> = vec![match chain.base {
             Base::Profile(p) => format!(
                 "profile:{}:{}",
@@ -755,7 +778,7 @@ impl Resolver {
                 role_duration(role, index > 0).to_string(),
             ]);
             let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-            entries.push(Keychain::role_session_name(&refs));
+            entries.push(Keychain::role_session_name(base, &refs));
         }
         entries
     }
