@@ -536,7 +536,8 @@ async fn new_keys_for_one_profile_forget_only_its_sessions() {
     env.push(("TERM".into(), "dumb".into()));
     let postern = workspace_binary("postern");
     let mut login = OnTerminal::spawn(&postern, &["login", "--profile", "developer"], &env);
-    login.wait_for("MFA code for", 20);
+    // The question names the profile whose keys and device make the MFA session.
+    login.wait_for("(profile demo, for developer): ", 20);
     login.type_text(&format!("{}\r", machine.code()));
     assert_eq!(login.wait(20), 0, "{}", login.transcript());
     let serve = |profile: &str| {

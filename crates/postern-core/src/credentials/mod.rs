@@ -678,6 +678,10 @@ impl Resolver {
                 identity: &chain_identity,
                 chained: index > 0,
                 code_for: code_for.take(),
+                owner: match chain.base {
+                    Base::Profile(p) => Some(p.name.as_str()),
+                    _ => None,
+                },
             };
             let session = self.role(&sts, hop, trust_cache).await?;
             credentials = AwsCredentials::from_session(session);
@@ -885,7 +889,7 @@ impl Resolver {
         let user_arn = self.caller_arn(sts, keys, owner).await.ok();
         let seconds = self.settings.mfa_session_hours * 3600;
         let session = self
-            .with_code(serial, requested, |code| {
+            .with_code(serial, requested, owner, |code| {
                 let user_arn = user_arn.clone();
                 async move {
                     sts.session_token(keys, serial, &code, seconds, user_arn)
@@ -898,11 +902,13 @@ impl Resolver {
         Ok(session)
     }
 
-    /// Ask for codes until AWS takes one (a call made by `call` with the code).
+    /// Ask for codes until AWS takes one (a call made by `call` with the code), for profile
+    /// `profile` with the device of profile `owner`.
     async fn with_code<F, Fut>(
         &self,
         serial: &str,
         profile: &str,
+        owner: Option<&str>,
         call: F,
     ) -> Result<SessionCredentials, CodeFailure>
     where
@@ -912,6 +918,7 @@ impl Resolver {
         let mut request = MfaRequest {
             serial: serial.to_owned(),
             profile: profile.to_owned(),
+            owner: owner.map(str::to_owned),
             retry: None,
         };
         let mut rejected = 0;
@@ -1114,6 +1121,7 @@ impl Resolver {
             identity,
             chained,
             code_for,
+            owner,
         } = hop;
         if let Some(session) = self.cached(entry, trust_cache).await? {
             return Ok(session);
@@ -1149,7 +1157,7 @@ impl Resolver {
             let attempt = match &code_for {
                 Some(serial) => {
                     let request = &request;
-                    self.with_code(serial, name, |code| async move {
+                    self.with_code(serial, name, owner, |code| async move {
                         let request = AssumeRole {
                             mfa: Some((serial, &code)),
                             ..*request
@@ -1232,6 +1240,8 @@ struct Hop<'a> {
     chained: bool,
     /// The MFA device whose code this AssumeRole must carry (temporary source credentials).
     code_for: Option<String>,
+    /// The profile whose keys start the chain (named when asking for the code).
+    owner: Option<&'a str>,
 }
 
 /// Why asking for and using a code failed.
