@@ -608,6 +608,20 @@ async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file
         said.contains("never keeps secrets in a plain file"),
         "{said}"
     );
+    // Listing the keys says the same, not "no keys yet".
+    let out = machine.run(
+        &["keys", "list"],
+        b"",
+        &[(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/postern-no-bus",
+        )],
+    );
+    assert!(!out.status.success());
+    let listed = text(&out);
+    assert!(listed.contains("no OS keychain is available"), "{listed}");
+    assert!(listed.contains("gnome-keyring"), "{listed}");
+    assert!(!listed.contains("No keys in the keychain yet"), "{listed}");
     for (path, bytes) in files_under(&machine.postern_home()) {
         assert_no_secret(
             std::slice::from_ref(&demo.secret_access_key),

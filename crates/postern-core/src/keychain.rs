@@ -452,8 +452,11 @@ impl Keychain {
         Ok(removed)
     }
 
-    /// The profiles with long-lived keys in the keychain.
+    /// The profiles with long-lived keys in the keychain. The list of names is Postern's own,
+    /// but the keychain is asked too, so that without one this fails as every other use does
+    /// ([`KeychainError::Unavailable`]) rather than listing what it cannot reach.
     pub fn profiles_with_keys(&self) -> Result<Vec<String>, KeychainError> {
+        self.store.get("keys")?;
         Ok(self
             .index()?
             .entries
@@ -497,6 +500,52 @@ mod tests {
         assert_eq!(keychain.wipe_sessions().expect("wipe"), 1);
         assert_eq!(keychain.session(&name).expect("get"), None);
         assert_eq!(keychain.profiles_with_keys().expect("list"), ["dev"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A platform without a keychain.
+    struct NoStore;
+
+    impl SecretStore for NoStore {
+        fn get(&self, _: &str) -> Result<Option<Secret>, KeychainError> {
+            Err(KeychainError::Unavailable {
+                detail: "no Secret Service".into(),
+            })
+        }
+        fn set(&self, _: &str, _: &Secret) -> Result<(), KeychainError> {
+            self.get("").map(|_| ())
+        }
+        fn delete(&self, _: &str) -> Result<bool, KeychainError> {
+            self.get("").map(|_| false)
+        }
+    }
+
+    #[test]
+    fn listing_keys_without_a_keychain_says_there_is_none() {
+        let dir = std::env::temp_dir().join(format!("postern-nostore-{}", std::process::id()));
+        let paths = Paths::at(&dir);
+        // An entry list from a time there was a keychain: still not a listing of it.
+        let with = Keychain::with_store(Arc::new(MemoryStore::default()), &paths);
+        let keys = AccessKeys {
+            access_key_id: "AKIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("s3cr3t"),
+        };
+        with.set_access_keys("dev", &keys).expect("set");
+        let without = Keychain::with_store(Arc::new(NoStore), &paths);
+        let error = without.profiles_with_keys().expect_err("no keychain");
+        assert!(
+            matches!(error, KeychainError::Unavailable { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("no OS keychain is available"));
+        let empty = Paths::at(&dir.join("empty"));
+        let error = Keychain::with_store(Arc::new(NoStore), &empty)
+            .profiles_with_keys()
+            .expect_err("no keychain, no list");
+        assert!(
+            matches!(error, KeychainError::Unavailable { .. }),
+            "{error:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
