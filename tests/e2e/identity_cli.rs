@@ -635,7 +635,10 @@ async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file
 async fn profiles_reports_bad_lines_and_keeps_the_rest() {
     let machine = Machine::new(|_| {
         "[profile good]\nregion = eu-west-1\n\n[profile loop-a]\nrole_arn = arn:aws:iam::111111111111:role/a\nsource_profile = loop-b\n\n\
-         [profile loop-b]\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = loop-a\n\nthis line is wrong\n[profile good]\nregoin = x\n"
+         [profile loop-b]\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = loop-a\n\nthis line is wrong\n[profile good]\nregoin = x\n\
+         [profile dev]\nrole_arn = arn:aws:iam::111111111111:role/dev\nsource_profile = good\n\
+         [profile prod]\nrole_arn = arn:aws:iam::222222222222:role/prod\nsource_profile = dev\n\
+         [profile unclosed\nregion = us-west-2\n"
             .into()
     })
     .await;
@@ -657,7 +660,23 @@ async fn profiles_reports_bad_lines_and_keeps_the_rest() {
         "{said}"
     );
     assert!(said.contains("loop-a → loop-b → loop-a"), "{said}");
+    // One loop, reported once.
+    assert_eq!(said.matches("goes round in a loop").count(), 1, "{said}");
     assert!(said.contains("did you mean `region`"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "error: {config}:21: [profile unclosed has no closing `]` (the AWS CLI refuses this file): write [profile unclosed]"
+        )),
+        "{said}"
+    );
+    // Problems by line.
+    let lines: Vec<usize> = said
+        .lines()
+        .filter_map(|l| l.split_once(&format!("{config}:"))?.1.split(':').next())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(lines.len() >= 5, "{said}");
+    assert!(lines.is_sorted(), "{lines:?} in {said}");
     let out = machine.run(&["whoami", "--profile", "loop-a"], b"", &[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("loop"), "{}", text(&out));

@@ -149,27 +149,18 @@ pub(crate) fn profiles(
             }
         }
     }
-    let problems: Vec<_> = resolver
-        .profiles()
-        .problems()
-        .iter()
-        .filter(|p| p.severity != Severity::Note)
-        .collect();
-    let notes = resolver.profiles().problems().len() - problems.len();
-    if !problems.is_empty() || notes > 0 {
+    // By file and line, as the core lists them.
+    let problems = resolver.profiles().problems();
+    if !problems.is_empty() {
         println!();
     }
     for problem in problems {
         let label = match problem.severity {
             Severity::Error => "error",
-            _ => "warning",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         println!("{label}: {problem}");
-    }
-    for problem in resolver.profiles().problems() {
-        if problem.severity == Severity::Note {
-            println!("note: {problem}");
-        }
     }
     Ok(0)
 }
