@@ -287,8 +287,9 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
     let star = listing.find("★ prod-ops").expect(&listing);
     assert!(star > prod, "{listing}");
     assert!(listing.contains("role developer ← demo"), "{listing}");
+    // A chained role shows its source_profile and the base it really starts from.
     assert!(
-        listing.contains("role prod-ops ← demo (chained)"),
+        listing.contains("role prod-ops ← developer → demo (chained)"),
         "{listing}"
     );
     quiet_outputs.push(("profiles".into(), [out.stdout, out.stderr].concat()));
@@ -677,6 +678,27 @@ async fn profiles_reports_bad_lines_and_keeps_the_rest() {
         .collect();
     assert!(lines.len() >= 5, "{said}");
     assert!(lines.is_sorted(), "{lines:?} in {said}");
+    // The real source of a chained role, and regions taken from the chain.
+    let line_of = |profile: &str| {
+        said.lines()
+            .find(|l| l.split_whitespace().next() == Some(profile))
+            .unwrap_or_else(|| panic!("no {profile} in {said}"))
+            .to_owned()
+    };
+    let prod = line_of("prod");
+    assert!(prod.contains("role prod ← dev → good (chained)"), "{prod}");
+    assert!(prod.contains("eu-west-1 (from good)"), "{prod}");
+    assert!(line_of("dev").contains("eu-west-1 (from good)"), "{said}");
+    assert!(line_of("good").ends_with("eu-west-1"), "{said}");
+    let listed = json(&machine.run(&["profiles", "--json"], b"", &[]));
+    let prod = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["profile"] == "prod"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(prod["source"], "good", "{prod}");
+    assert_eq!(prod["via"], serde_json::json!(["dev"]), "{prod}");
+    assert_eq!(prod["region"], "eu-west-1", "{prod}");
+    assert_eq!(prod["region_from"], "good", "{prod}");
     let out = machine.run(&["whoami", "--profile", "loop-a"], b"", &[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("loop"), "{}", text(&out));

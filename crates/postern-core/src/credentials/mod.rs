@@ -542,18 +542,9 @@ impl Resolver {
         if let Some(region) = &self.env.region {
             return Some(region.clone());
         }
-        let mut name = profile.to_owned();
-        for _ in 0..16 {
-            let p = self.profiles.get(&name)?;
-            if let Some(region) = p.region() {
-                return Some(region.to_owned());
-            }
-            name = match &p.role()?.source {
-                crate::profile::RoleSource::Profile(source) if *source != name => source.clone(),
-                _ => return None,
-            };
-        }
-        None
+        self.profiles
+            .region(profile)
+            .map(|(region, _)| region.to_owned())
     }
 
     /// The endpoint of `service` (`sts`, `ssm`, `ec2`, `cloudtrail`): `AWS_ENDPOINT_URL_<SERVICE>`,

@@ -1247,6 +1247,27 @@ impl Profiles {
         })
     }
 
+    /// The region of profile `name` and the profile it is set in: its own `region`, else (a
+    /// role) the first one set along its chain of sources, as aws-vault does (the AWS CLI would
+    /// fall back to `AWS_REGION` or none).
+    pub fn region(&self, name: &str) -> Option<(&str, &str)> {
+        let profile = self.get(name)?;
+        if let Some(region) = profile.region() {
+            return Some((region, &profile.name));
+        }
+        let chain = self.chain(name).ok()?;
+        let base = match chain.base {
+            Base::Profile(p) => Some(p),
+            _ => None,
+        };
+        chain
+            .roles
+            .iter()
+            .copied()
+            .chain(base)
+            .find_map(|p| Some((p.region()?, p.name.as_str())))
+    }
+
     /// Every profile, in file order (config file first).
     pub fn iter(&self) -> impl Iterator<Item = &Profile> {
         self.profiles.iter()
