@@ -287,8 +287,9 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
     let star = listing.find("★ prod-ops").expect(&listing);
     assert!(star > prod, "{listing}");
     assert!(listing.contains("role developer ← demo"), "{listing}");
+    // A chained role shows its source_profile and the base it really starts from.
     assert!(
-        listing.contains("role prod-ops ← demo (chained)"),
+        listing.contains("role prod-ops ← developer → demo (chained)"),
         "{listing}"
     );
     quiet_outputs.push(("profiles".into(), [out.stdout, out.stderr].concat()));
@@ -493,6 +494,101 @@ async fn precedence_and_import_from_the_credentials_file() {
     assert!(whoami(&["whoami", "--profile", "ci"], &[]).contains(":user/demo"));
 }
 
+/// The names of the cached sessions in Postern's list of keychain entries, by kind.
+fn cached_entries(machine: &Machine) -> (usize, usize) {
+    let index =
+        std::fs::read_to_string(machine.postern_home().join("keychain.toml")).unwrap_or_default();
+    (
+        index.matches("\"mfa/").count(),
+        index.matches("\"role/").count(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_keys_for_one_profile_forget_only_its_sessions() {
+    require_keychain();
+    let machine = Machine::new(|sandbox| {
+        format!(
+            "{}\n[profile ci]\nregion = us-east-1\n\n[profile ci-readonly]\nrole_arn = arn:aws:iam::210987654321:role/readonly\nsource_profile = ci\n",
+            demo_config(sandbox)
+        )
+    })
+    .await;
+    let demo = machine.sandbox.demo().expect("demo");
+    let robot = machine
+        .sandbox
+        .user_keys("210987654321", "ci-robot")
+        .expect("ci-robot");
+    let add = |profile: &str, id: &str, secret: &str| {
+        let out = machine.run(
+            &["keys", "add", profile],
+            format!("{id}\n{secret}\n").as_bytes(),
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    add("demo", &demo.access_key_id, &demo.secret_access_key);
+    add("ci", &robot.access_key_id, &robot.secret_access_key);
+
+    // demo signs in once (an MFA session and the developer role); admin comes from that
+    // session without a code; ci's role needs no code.
+    let mut env = machine.env();
+    env.push(("TERM".into(), "dumb".into()));
+    let postern = workspace_binary("postern");
+    let mut login = OnTerminal::spawn(&postern, &["login", "--profile", "developer"], &env);
+    // The question names the profile whose keys and device make the MFA session.
+    login.wait_for("(profile demo, for developer): ", 20);
+    login.type_text(&format!("{}\r", machine.code()));
+    assert_eq!(login.wait(20), 0, "{}", login.transcript());
+    let serve = |profile: &str| {
+        let out = machine.run(&["credential-process", "--profile", profile], b"", &[]);
+        (out.status.success(), text(&out))
+    };
+    for profile in ["admin", "ci-readonly"] {
+        let (served, said) = serve(profile);
+        assert!(served, "{said}");
+    }
+    assert_eq!(cached_entries(&machine), (1, 3));
+
+    // ci's keys again: ci's role goes, demo's MFA session and roles stay.
+    let said = add("ci", &robot.access_key_id, &robot.secret_access_key);
+    assert!(
+        said.contains("Forgot 1 cached session made with the previous keys of profile ci."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (1, 2));
+    for profile in ["developer", "readonly"] {
+        let (served, said) = serve(profile);
+        assert!(served, "demo's MFA session outlived ci's new keys: {said}");
+    }
+    let (served, said) = serve("ci-readonly");
+    assert!(served, "{said}");
+
+    // demo's keys again: its MFA session and its roles go (a code is needed), ci's role stays.
+    let said = add("demo", &demo.access_key_id, &demo.secret_access_key);
+    assert!(
+        said.contains("Forgot 4 cached sessions made with the previous keys of profile demo."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (0, 1));
+    let (served, said) = serve("developer");
+    assert!(
+        !served && said.contains("run `postern login --profile developer` first"),
+        "{said}"
+    );
+
+    // keys remove: the same for the profile whose keys go.
+    let out = machine.run(&["keys", "remove", "ci"], b"", &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Forgot 1 cached session made with the previous keys of profile ci."),
+        "{said}"
+    );
+    assert_eq!(cached_entries(&machine), (0, 0));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file() {
     let machine = Machine::new(demo_config).await;
@@ -513,6 +609,20 @@ async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file
         said.contains("never keeps secrets in a plain file"),
         "{said}"
     );
+    // Listing the keys says the same, not "no keys yet".
+    let out = machine.run(
+        &["keys", "list"],
+        b"",
+        &[(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/postern-no-bus",
+        )],
+    );
+    assert!(!out.status.success());
+    let listed = text(&out);
+    assert!(listed.contains("no OS keychain is available"), "{listed}");
+    assert!(listed.contains("gnome-keyring"), "{listed}");
+    assert!(!listed.contains("No keys in the keychain yet"), "{listed}");
     for (path, bytes) in files_under(&machine.postern_home()) {
         assert_no_secret(
             std::slice::from_ref(&demo.secret_access_key),
@@ -526,7 +636,10 @@ async fn without_a_secret_service_postern_says_how_to_get_one_and_writes_no_file
 async fn profiles_reports_bad_lines_and_keeps_the_rest() {
     let machine = Machine::new(|_| {
         "[profile good]\nregion = eu-west-1\n\n[profile loop-a]\nrole_arn = arn:aws:iam::111111111111:role/a\nsource_profile = loop-b\n\n\
-         [profile loop-b]\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = loop-a\n\nthis line is wrong\n[profile good]\nregoin = x\n"
+         [profile loop-b]\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = loop-a\n\nthis line is wrong\n[profile good]\nregoin = x\n\
+         [profile dev]\nrole_arn = arn:aws:iam::111111111111:role/dev\nsource_profile = good\n\
+         [profile prod]\nrole_arn = arn:aws:iam::222222222222:role/prod\nsource_profile = dev\n\
+         [profile unclosed\nregion = us-west-2\n"
             .into()
     })
     .await;
@@ -548,7 +661,44 @@ async fn profiles_reports_bad_lines_and_keeps_the_rest() {
         "{said}"
     );
     assert!(said.contains("loop-a → loop-b → loop-a"), "{said}");
+    // One loop, reported once.
+    assert_eq!(said.matches("goes round in a loop").count(), 1, "{said}");
     assert!(said.contains("did you mean `region`"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "error: {config}:21: [profile unclosed has no closing `]` (the AWS CLI refuses this file): write [profile unclosed]"
+        )),
+        "{said}"
+    );
+    // Problems by line.
+    let lines: Vec<usize> = said
+        .lines()
+        .filter_map(|l| l.split_once(&format!("{config}:"))?.1.split(':').next())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(lines.len() >= 5, "{said}");
+    assert!(lines.is_sorted(), "{lines:?} in {said}");
+    // The real source of a chained role, and regions taken from the chain.
+    let line_of = |profile: &str| {
+        said.lines()
+            .find(|l| l.split_whitespace().next() == Some(profile))
+            .unwrap_or_else(|| panic!("no {profile} in {said}"))
+            .to_owned()
+    };
+    let prod = line_of("prod");
+    assert!(prod.contains("role prod ← dev → good (chained)"), "{prod}");
+    assert!(prod.contains("eu-west-1 (from good)"), "{prod}");
+    assert!(line_of("dev").contains("eu-west-1 (from good)"), "{said}");
+    assert!(line_of("good").ends_with("eu-west-1"), "{said}");
+    let listed = json(&machine.run(&["profiles", "--json"], b"", &[]));
+    let prod = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["profile"] == "prod"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(prod["source"], "good", "{prod}");
+    assert_eq!(prod["via"], serde_json::json!(["dev"]), "{prod}");
+    assert_eq!(prod["region"], "eu-west-1", "{prod}");
+    assert_eq!(prod["region_from"], "good", "{prod}");
     let out = machine.run(&["whoami", "--profile", "loop-a"], b"", &[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("loop"), "{}", text(&out));

@@ -163,6 +163,18 @@ class Profiles(unittest.TestCase):
         for secret in ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLETOKEN"):
             self.assertNotIn(secret, out)
 
+    def test_an_unclosed_header_is_named_and_read_as_meant(self) -> None:
+        ours = self.compare(FIXTURES / "unclosed-header.config", FIXTURES / "none.credentials")
+        errors = [(p["line"], p["message"]) for p in ours["problems"] if p["severity"] == "error"]
+        self.assertTrue(
+            any(line == 4 and "[profile b has no closing `]`" in message and "write [profile b]" in message
+                for line, message in errors),
+            errors,
+        )
+        # The keys under it are b's, not a's.
+        self.assertEqual(ours["profiles"]["b"]["source_profile"], "a")
+        self.assertEqual(ours["profiles"]["a"], {"region": "us-east-1"})
+
     def test_refused_file_still_yields_its_good_profiles(self) -> None:
         ours = postern_view(FIXTURES / "duplicate-section.config", FIXTURES / "none.credentials")
         self.assertEqual(ours["profiles"]["b"], {"region": "x"})

@@ -34,12 +34,26 @@ fn ago(at: u64) -> String {
 
 fn describe(identity: &Identity) -> String {
     let what = match &identity.kind {
-        IdentityKind::Role { role, source, hops } => {
-            let via = source
-                .as_deref()
-                .map_or(String::new(), |s| format!(" ← {s}"));
+        IdentityKind::Role {
+            role,
+            source,
+            via,
+            hops,
+        } => {
+            // Where its credentials come from: its source_profile, and on to the base the
+            // chain really starts from (`← dev → me`).
+            let path: Vec<&str> = via
+                .iter()
+                .map(String::as_str)
+                .chain(source.as_deref())
+                .collect();
+            let from = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" ← {}", path.join(" → "))
+            };
             let chained = if *hops > 1 { " (chained)" } else { "" };
-            format!("role {role}{via}{chained}")
+            format!("role {role}{from}{chained}")
         }
         IdentityKind::Keys => "keys".into(),
         IdentityKind::Sso { role } => format!("sso {}", role.as_deref().unwrap_or("")),
@@ -56,6 +70,9 @@ fn describe(identity: &Identity) -> String {
     }
     if let Some(region) = &identity.region {
         line.push_str(&format!("  {region}"));
+        if let Some(from) = &identity.region_from {
+            line.push_str(&format!(" (from {from})"));
+        }
     }
     if let Some(at) = identity.last_used {
         line.push_str(&format!("  used {}", ago(at)));
@@ -99,10 +116,13 @@ pub(crate) fn profiles(
                         IdentityKind::Other => "other",
                     },
                     "role": match &i.kind { IdentityKind::Role { role, .. } => Some(role.clone()), _ => None },
+                    "source": match &i.kind { IdentityKind::Role { source, .. } => source.clone(), _ => None },
+                    "via": match &i.kind { IdentityKind::Role { via, .. } => via.clone(), _ => Vec::new() },
                     "account": i.account,
                     "alias": i.alias,
                     "mfa": i.mfa,
                     "region": i.region,
+                    "region_from": i.region_from,
                     "favourite": i.favourite,
                     "last_used": i.last_used,
                     "problem": i.problem,
@@ -149,27 +169,18 @@ pub(crate) fn profiles(
             }
         }
     }
-    let problems: Vec<_> = resolver
-        .profiles()
-        .problems()
-        .iter()
-        .filter(|p| p.severity != Severity::Note)
-        .collect();
-    let notes = resolver.profiles().problems().len() - problems.len();
-    if !problems.is_empty() || notes > 0 {
+    // By file and line, as the core lists them.
+    let problems = resolver.profiles().problems();
+    if !problems.is_empty() {
         println!();
     }
     for problem in problems {
         let label = match problem.severity {
             Severity::Error => "error",
-            _ => "warning",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         println!("{label}: {problem}");
-    }
-    for problem in resolver.profiles().problems() {
-        if problem.severity == Severity::Note {
-            println!("note: {problem}");
-        }
     }
     Ok(0)
 }

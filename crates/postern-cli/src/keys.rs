@@ -1,7 +1,7 @@
 //! `postern keys add|import|remove|list`: long-lived IAM keys in the OS keychain.
 
 use postern_core::credentials::Resolver;
-use postern_core::keychain::{AccessKeys, Secret};
+use postern_core::keychain::{AccessKeys, KeychainError, Secret};
 
 use crate::prompt::{plain_line, secret_line};
 
@@ -29,6 +29,7 @@ pub(crate) fn add(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     if secret.expose().len() < 16 {
         anyhow::bail!("that secret access key is too short: copy all 40 characters");
     }
+    let old = previous_key_id(resolver, profile)?;
     resolver.keychain().set_access_keys(
         profile,
         &AccessKeys {
@@ -38,7 +39,7 @@ pub(crate) fn add(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     )?;
     let known = resolver.profiles().get(profile).is_some();
     println!("Stored {id} for profile {profile} in the keychain.");
-    forget_sessions(resolver)?;
+    forget_sessions(resolver, profile, old.as_deref())?;
     if !known {
         println!(
             "There is no [profile {profile}] in your AWS config yet: add one (with region and mfa_serial) to use it."
@@ -69,6 +70,7 @@ pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
         anyhow::bail!("the keys of profile {profile} are not plain values");
     };
     check_key_id(id_text)?;
+    let old = previous_key_id(resolver, profile)?;
     resolver.keychain().set_access_keys(
         profile,
         &AccessKeys {
@@ -76,7 +78,7 @@ pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
             secret_access_key: Secret::new(secret_text),
         },
     )?;
-    forget_sessions(resolver)?;
+    forget_sessions(resolver, profile, old.as_deref())?;
     let mut lines = [id.line, secret.line];
     lines.sort_unstable();
     println!(
@@ -96,20 +98,35 @@ pub(crate) fn import(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Sessions made with other keys must not outlive them: forget every cached session.
-fn forget_sessions(resolver: &Resolver) -> anyhow::Result<()> {
-    let forgotten = resolver.logout()?;
+/// The key id `profile` has in the keychain now (`None`: none, or an entry Postern cannot read,
+/// which is about to be replaced).
+fn previous_key_id(resolver: &Resolver, profile: &str) -> anyhow::Result<Option<String>> {
+    match resolver.keychain().access_keys(profile) {
+        Ok(keys) => Ok(keys.map(|k| k.access_key_id)),
+        Err(KeychainError::Corrupt { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sessions made with a profile's previous keys must not outlive them: forget that profile's
+/// cached sessions (its MFA sessions, the roles whose chain starts from it), and only those.
+fn forget_sessions(resolver: &Resolver, profile: &str, old: Option<&str>) -> anyhow::Result<()> {
+    let forgotten = resolver.forget_profile_sessions(profile, old)?;
     if forgotten > 0 {
-        println!("Forgot {forgotten} cached session(s) made with the previous keys.");
+        println!(
+            "Forgot {forgotten} cached session{} made with the previous keys of profile {profile}.",
+            if forgotten == 1 { "" } else { "s" }
+        );
     }
     Ok(())
 }
 
 /// `postern keys remove PROFILE`.
 pub(crate) fn remove(resolver: &Resolver, profile: &str) -> anyhow::Result<u8> {
+    let old = previous_key_id(resolver, profile)?;
     if resolver.keychain().remove_access_keys(profile)? {
         println!("Removed the keys of profile {profile} from the keychain.");
-        forget_sessions(resolver)?;
+        forget_sessions(resolver, profile, old.as_deref())?;
         Ok(0)
     } else {
         println!("The keychain holds no keys for profile {profile}.");

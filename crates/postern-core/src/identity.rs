@@ -19,6 +19,9 @@ pub enum IdentityKind {
         role: String,
         /// The base profile whose credentials start the chain.
         source: Option<String>,
+        /// The role profiles between it and `source`, from its own `source_profile` down (empty
+        /// when it is assumed with `source`'s credentials directly).
+        via: Vec<String>,
         /// How many roles are assumed on the way (more than one: a chained role).
         hops: usize,
     },
@@ -46,8 +49,10 @@ pub struct Identity {
     pub alias: Option<String>,
     /// Whether an MFA code is involved.
     pub mfa: bool,
-    /// The region.
+    /// The region: its own, or the one it takes from a profile of its chain.
     pub region: Option<String>,
+    /// The profile `region` comes from, when it is not this one (inherited).
+    pub region_from: Option<String>,
     /// Marked as a favourite.
     pub favourite: bool,
     /// When it was last used (seconds since the epoch).
@@ -113,6 +118,7 @@ impl Catalog {
                         IdentityKind::Role {
                             role: role.role_arn.name().to_owned(),
                             source,
+                            via: chain.roles.iter().skip(1).map(|p| p.name.clone()).collect(),
                             hops: chain.roles.len(),
                         },
                         mfa,
@@ -122,6 +128,7 @@ impl Catalog {
                     IdentityKind::Role {
                         role: role.role_arn.name().to_owned(),
                         source: None,
+                        via: Vec::new(),
                         hops: 1,
                     },
                     profile.mfa_serial().is_some(),
@@ -149,6 +156,7 @@ impl Catalog {
                     .filter(|p| p.severity == Severity::Error)
                     .map(ToString::to_string),
             };
+            let region = profiles.region(&profile.name);
             identities.push(Identity {
                 alias: account
                     .as_deref()
@@ -157,7 +165,10 @@ impl Catalog {
                 account,
                 kind,
                 mfa,
-                region: profile.region().map(str::to_owned),
+                region: region.map(|(r, _)| r.to_owned()),
+                region_from: region
+                    .filter(|(_, from)| *from != profile.name)
+                    .map(|(_, from)| from.to_owned()),
                 favourite: state.favourites.contains(&profile.name),
                 last_used: state
                     .recents
@@ -375,8 +386,45 @@ mod tests {
             IdentityKind::Role {
                 role: "operator".into(),
                 source: Some("base".into()),
+                via: vec!["payments-dev".into()],
                 hops: 2
             }
+        );
+    }
+
+    #[test]
+    fn regions_taken_from_the_chain_say_where_from() {
+        let profiles = Profiles::from_files(
+            Some(ini::parse(
+                Path::new("config"),
+                b"[profile me]\nregion = eu-west-1\n\
+                  [profile dev]\nrole_arn = arn:aws:iam::111111111111:role/developer\nsource_profile = me\n\
+                  [profile prod]\nrole_arn = arn:aws:iam::222222222222:role/operator\nsource_profile = dev\n\
+                  [profile ops]\nrole_arn = arn:aws:iam::222222222222:role/ops\nsource_profile = dev\nregion = us-east-2\n\
+                  [profile nowhere]\nrole_arn = arn:aws:iam::222222222222:role/x\nsource_profile = gone\n",
+            )),
+            None,
+        );
+        let catalog = Catalog::new(&profiles, &Settings::default(), &State::default());
+        let region = |name: &str| {
+            let identity = catalog.get(name).expect(name);
+            (identity.region.clone(), identity.region_from.clone())
+        };
+        assert_eq!(region("me"), (Some("eu-west-1".into()), None));
+        assert_eq!(region("dev"), (Some("eu-west-1".into()), Some("me".into())));
+        assert_eq!(
+            region("prod"),
+            (Some("eu-west-1".into()), Some("me".into()))
+        );
+        assert_eq!(region("ops"), (Some("us-east-2".into()), None));
+        assert_eq!(region("nowhere"), (None, None));
+        let Some(IdentityKind::Role { source, via, .. }) = catalog.get("prod").map(|i| &i.kind)
+        else {
+            panic!("prod is a role");
+        };
+        assert_eq!(
+            (source.as_deref(), via.as_slice()),
+            (Some("me"), &["dev".to_owned()][..])
         );
     }
 

@@ -4,10 +4,16 @@
 //!
 //! - [`AccessKeys`]: a profile's long-lived IAM keys (`postern keys add|import`), entry
 //!   `keys/<profile>`;
-//! - [`SessionCredentials`] of an MFA session (GetSessionToken), entry `mfa/<digest>`, keyed by
-//!   the long-lived key id and the MFA device, so every role reached from those keys uses it;
-//! - [`SessionCredentials`] of an assumed role, entry `role/<digest>`, keyed by the chain of
-//!   profiles and roles that leads to it, so switching back to a role is one read.
+//! - [`SessionCredentials`] of an MFA session (GetSessionToken), entry `mfa/<key>/<digest>`,
+//!   keyed by the long-lived key id and the MFA device, so every role reached from those keys
+//!   uses it;
+//! - [`SessionCredentials`] of an assumed role, entry `role/<start>/<digest>`, keyed by the chain
+//!   of profiles and roles that leads to it, so switching back to a role is one read.
+//!
+//! `<key>` is a digest of the key id and `<start>` one of the base profile the chain starts
+//! from, so the sessions made from one profile's keys can be forgotten without touching anyone
+//! else's ([`Keychain::forget_sessions_of`]). Entries of the older, flat `mfa/<digest>` and
+//! `role/<digest>` form are never read again; `postern logout` removes them with the rest.
 //!
 //! Entries live under the keychain service of [`Paths::keychain_service`]. The store is the
 //! platform's own: macOS Keychain, Windows Credential Manager, the Secret Service on Linux
@@ -375,22 +381,62 @@ impl Keychain {
 
     /// The entry of the MFA session of long-lived key `access_key_id` with device `serial`.
     pub fn mfa_session_name(access_key_id: &str, serial: &str) -> String {
-        format!("mfa/{}", digest(&[access_key_id, serial]))
+        format!(
+            "{}{}",
+            Self::mfa_group(access_key_id),
+            digest(&[access_key_id, serial])
+        )
     }
 
-    /// The entry of a role assumed with `parts` (where its chain starts, and each hop).
-    pub fn role_session_name(parts: &[&str]) -> String {
-        format!("role/{}", digest(parts))
+    /// The entry of a role assumed with `parts` (where its chain starts, and each hop), in a
+    /// chain that starts from the keys of profile `base` (`None`: the environment, an instance).
+    pub fn role_session_name(base: Option<&str>, parts: &[&str]) -> String {
+        let group = match base {
+            Some(profile) => Self::role_group(profile),
+            None => format!(
+                "role/{}/",
+                digest(&["start", parts.first().copied().unwrap_or_default()])
+            ),
+        };
+        format!("{group}{}", digest(parts))
+    }
+
+    /// The start of the names of the MFA sessions of key `access_key_id`.
+    fn mfa_group(access_key_id: &str) -> String {
+        format!("mfa/{}/", digest(&["key", access_key_id]))
+    }
+
+    /// The start of the names of the roles whose chain starts from profile `profile`.
+    fn role_group(profile: &str) -> String {
+        format!("role/{}/", digest(&["profile", profile]))
+    }
+
+    /// Forget the sessions made from the keys of profile `profile`: the roles whose chain starts
+    /// from it, and the MFA sessions of the key ids `key_ids` (the keys it had). Everyone
+    /// else's stay. Returns how many were removed.
+    pub fn forget_sessions_of(
+        &self,
+        profile: &str,
+        key_ids: &[&str],
+    ) -> Result<usize, KeychainError> {
+        let mut groups = vec![Self::role_group(profile)];
+        groups.extend(key_ids.iter().map(|id| Self::mfa_group(id)));
+        self.remove_sessions(|name| groups.iter().any(|g| name.starts_with(g.as_str())))
     }
 
     /// Remove every cached session (MFA sessions and roles), keeping long-lived keys; returns
     /// how many were removed.
     pub fn wipe_sessions(&self) -> Result<usize, KeychainError> {
+        self.remove_sessions(|name| name.starts_with("mfa/") || name.starts_with("role/"))
+    }
+
+    /// Remove the listed entries that `chosen` picks; how many were in the keychain.
+    fn remove_sessions(&self, chosen: impl Fn(&str) -> bool) -> Result<usize, KeychainError> {
         let names: Vec<String> = self
             .index()?
             .entries
             .into_iter()
-            .filter(|n| n.starts_with("mfa/") || n.starts_with("role/"))
+            .filter(|n| chosen(n))
             .collect();
         let mut removed = 0;
         for name in &names {
@@ -406,8 +452,11 @@ impl Keychain {
         Ok(removed)
     }
 
-    /// The profiles with long-lived keys in the keychain.
+    /// The profiles with long-lived keys in the keychain. The list of names is Postern's own,
+    /// but the keychain is asked too, so that without one this fails as every other use does
+    /// ([`KeychainError::Unavailable`]) rather than listing what it cannot reach.
     pub fn profiles_with_keys(&self) -> Result<Vec<String>, KeychainError> {
+        self.store.get("keys")?;
         Ok(self
             .index()?
             .entries
@@ -451,6 +500,111 @@ mod tests {
         assert_eq!(keychain.wipe_sessions().expect("wipe"), 1);
         assert_eq!(keychain.session(&name).expect("get"), None);
         assert_eq!(keychain.profiles_with_keys().expect("list"), ["dev"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A platform without a keychain.
+    struct NoStore;
+
+    impl SecretStore for NoStore {
+        fn get(&self, _: &str) -> Result<Option<Secret>, KeychainError> {
+            Err(KeychainError::Unavailable {
+                detail: "no Secret Service".into(),
+            })
+        }
+        fn set(&self, _: &str, _: &Secret) -> Result<(), KeychainError> {
+            self.get("").map(|_| ())
+        }
+        fn delete(&self, _: &str) -> Result<bool, KeychainError> {
+            self.get("").map(|_| false)
+        }
+    }
+
+    #[test]
+    fn listing_keys_without_a_keychain_says_there_is_none() {
+        let dir = std::env::temp_dir().join(format!("postern-nostore-{}", std::process::id()));
+        let paths = Paths::at(&dir);
+        // An entry list from a time there was a keychain: still not a listing of it.
+        let with = Keychain::with_store(Arc::new(MemoryStore::default()), &paths);
+        let keys = AccessKeys {
+            access_key_id: "AKIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("s3cr3t"),
+        };
+        with.set_access_keys("dev", &keys).expect("set");
+        let without = Keychain::with_store(Arc::new(NoStore), &paths);
+        let error = without.profiles_with_keys().expect_err("no keychain");
+        assert!(
+            matches!(error, KeychainError::Unavailable { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("no OS keychain is available"));
+        let empty = Paths::at(&dir.join("empty"));
+        let error = Keychain::with_store(Arc::new(NoStore), &empty)
+            .profiles_with_keys()
+            .expect_err("no keychain, no list");
+        assert!(
+            matches!(error, KeychainError::Unavailable { .. }),
+            "{error:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_profiles_sessions_are_forgotten_and_no_one_elses() {
+        let dir = std::env::temp_dir().join(format!("postern-forget-{}", std::process::id()));
+        let paths = Paths::at(&dir);
+        let keychain = Keychain::with_store(Arc::new(MemoryStore::default()), &paths);
+        let session = SessionCredentials {
+            access_key_id: "ASIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("x"),
+            session_token: Secret::new("y"),
+            expires: 10,
+            arn: None,
+            identity: None,
+        };
+        let serial = "arn:aws:iam::1:mfa/jane";
+        let mine = [
+            Keychain::mfa_session_name("AKIAMINEEXAMPLE00001", serial),
+            Keychain::role_session_name(Some("me"), &["profile:me:", "dev", "arn"]),
+            Keychain::role_session_name(Some("me"), &["profile:me:", "dev", "arn", "prod"]),
+        ];
+        let others = [
+            Keychain::mfa_session_name("AKIAOTHEREXAMPLE0001", serial),
+            Keychain::role_session_name(Some("ci"), &["profile:ci:", "ro", "arn"]),
+            // A profile whose name starts like `me`'s: its own group.
+            Keychain::role_session_name(Some("me2"), &["profile:me2:", "dev", "arn"]),
+            Keychain::role_session_name(None, &["env:AKIAMINEEXAMPLE00001", "dev", "arn"]),
+            // Entries of the older, flat format are left alone (and never read again).
+            format!("mfa/{}", digest(&["AKIAMINEEXAMPLE00001", serial])),
+            format!("role/{}", digest(&["profile:me:", "dev", "arn"])),
+        ];
+        for name in mine.iter().chain(&others) {
+            keychain.set_session(name, &session).expect("set");
+        }
+        let index = std::fs::read_to_string(paths.keychain_index()).expect("index");
+        assert!(
+            !index.contains("AKIA") && !index.contains("jane") && !index.contains("profile:"),
+            "{index}"
+        );
+        assert_eq!(
+            keychain
+                .forget_sessions_of("me", &["AKIAMINEEXAMPLE00001"])
+                .expect("forget"),
+            mine.len()
+        );
+        for name in &mine {
+            assert_eq!(keychain.session(name).expect("get"), None, "{name}");
+        }
+        for name in &others {
+            assert!(keychain.session(name).expect("get").is_some(), "{name}");
+        }
+        assert_eq!(
+            keychain.forget_sessions_of("me", &[]).expect("again"),
+            0,
+            "nothing left of me"
+        );
+        // logout still wipes everything, old entries included.
+        assert_eq!(keychain.wipe_sessions().expect("wipe"), others.len());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -76,6 +76,9 @@ pub struct MfaRequest {
     pub serial: String,
     /// The profile that needs it.
     pub profile: String,
+    /// The profile that owns the device: the one whose keys and `mfa_serial` make the MFA
+    /// session (the base of the chain), when it is known.
+    pub owner: Option<String>,
     /// Set when asking again, with why.
     pub retry: Option<Retry>,
 }
@@ -91,10 +94,13 @@ impl MfaRequest {
             }
             Some(Retry::Malformed) => "An MFA code is six digits. ",
         };
-        format!(
-            "{again}MFA code for {} (profile {}): ",
-            self.serial, self.profile
-        )
+        let whose = match self.owner.as_deref() {
+            Some(owner) if owner != self.profile => {
+                format!("profile {owner}, for {}", self.profile)
+            }
+            _ => format!("profile {}", self.profile),
+        };
+        format!("{again}MFA code for {} ({whose}): ", self.serial)
     }
 }
 
@@ -150,6 +156,39 @@ impl MfaPrompt for NoPrompt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_question_names_the_profile_that_owns_the_device() {
+        let mut request = MfaRequest {
+            serial: "arn:aws:iam::111122223333:mfa/jane".into(),
+            profile: "developer".into(),
+            owner: Some("me".into()),
+            retry: None,
+        };
+        assert_eq!(
+            request.message(),
+            "MFA code for arn:aws:iam::111122223333:mfa/jane (profile me, for developer): "
+        );
+        request.retry = Some(Retry::Rejected);
+        assert!(
+            request.message().ends_with("(profile me, for developer): "),
+            "{}",
+            request.message()
+        );
+        // Asked for the owner itself, or with no profile behind the keys: one name.
+        request.retry = None;
+        request.profile = "me".into();
+        assert_eq!(
+            request.message(),
+            "MFA code for arn:aws:iam::111122223333:mfa/jane (profile me): "
+        );
+        request.owner = None;
+        request.profile = "developer".into();
+        assert_eq!(
+            request.message(),
+            "MFA code for arn:aws:iam::111122223333:mfa/jane (profile developer): "
+        );
+    }
 
     #[test]
     fn codes_are_six_digits() {

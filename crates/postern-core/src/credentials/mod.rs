@@ -513,6 +513,24 @@ impl Resolver {
         Ok(self.keychain.wipe_sessions()?)
     }
 
+    /// Forget the cached sessions made from profile `profile`'s keys (its keys changed or
+    /// went): the roles whose chain starts from it, and the MFA sessions of `old_key_id` (the
+    /// keys it had in the keychain) and of the keys in its section of the files. Every other
+    /// profile's sessions stay.
+    pub fn forget_profile_sessions(
+        &self,
+        profile: &str,
+        old_key_id: Option<&str>,
+    ) -> Result<usize, CredentialError> {
+        self.remembered().clear();
+        let file_key = self
+            .profiles
+            .get(profile)
+            .and_then(|p| p.get("aws_access_key_id"));
+        let key_ids: Vec<&str> = old_key_id.into_iter().chain(file_key).collect();
+        Ok(self.keychain.forget_sessions_of(profile, &key_ids)?)
+    }
+
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<String, AwsCredentials>> {
         self.resolved
             .lock()
@@ -524,18 +542,9 @@ impl Resolver {
         if let Some(region) = &self.env.region {
             return Some(region.clone());
         }
-        let mut name = profile.to_owned();
-        for _ in 0..16 {
-            let p = self.profiles.get(&name)?;
-            if let Some(region) = p.region() {
-                return Some(region.to_owned());
-            }
-            name = match &p.role()?.source {
-                crate::profile::RoleSource::Profile(source) if *source != name => source.clone(),
-                _ => return None,
-            };
-        }
-        None
+        self.profiles
+            .region(profile)
+            .map(|(region, _)| region.to_owned())
     }
 
     /// The endpoint of `service` (`sts`, `ssm`, `ec2`, `cloudtrail`): `AWS_ENDPOINT_URL_<SERVICE>`,
@@ -660,6 +669,10 @@ impl Resolver {
                 identity: &chain_identity,
                 chained: index > 0,
                 code_for: code_for.take(),
+                owner: match chain.base {
+                    Base::Profile(p) => Some(p.name.as_str()),
+                    _ => None,
+                },
             };
             let session = self.role(&sts, hop, trust_cache).await?;
             credentials = AwsCredentials::from_session(session);
@@ -726,8 +739,13 @@ impl Resolver {
     /// everything that makes its credentials: where the chain starts (with the key id of keys
     /// in a file, so editing the file makes new entries), and every hop up to it (profile,
     /// role, external id, configured names, duration). Keys in the keychain change only
-    /// through `postern keys`, which forgets every session.
+    /// through `postern keys`, which forgets the sessions of that profile (the entries are
+    /// grouped by the base profile for that).
     fn role_entries(&self, chain: &Chain<'_>) -> Vec<String> {
+        let base = match chain.base {
+            Base::Profile(p) => Some(p.name.as_str()),
+            _ => None,
+        };
         let mut parts: Vec<String> = vec![match chain.base {
             Base::Profile(p) => format!(
                 "profile:{}:{}",
@@ -755,7 +773,7 @@ impl Resolver {
                 role_duration(role, index > 0).to_string(),
             ]);
             let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-            entries.push(Keychain::role_session_name(&refs));
+            entries.push(Keychain::role_session_name(base, &refs));
         }
         entries
     }
@@ -862,7 +880,7 @@ impl Resolver {
         let user_arn = self.caller_arn(sts, keys, owner).await.ok();
         let seconds = self.settings.mfa_session_hours * 3600;
         let session = self
-            .with_code(serial, requested, |code| {
+            .with_code(serial, requested, owner, |code| {
                 let user_arn = user_arn.clone();
                 async move {
                     sts.session_token(keys, serial, &code, seconds, user_arn)
@@ -875,11 +893,13 @@ impl Resolver {
         Ok(session)
     }
 
-    /// Ask for codes until AWS takes one (a call made by `call` with the code).
+    /// Ask for codes until AWS takes one (a call made by `call` with the code), for profile
+    /// `profile` with the device of profile `owner`.
     async fn with_code<F, Fut>(
         &self,
         serial: &str,
         profile: &str,
+        owner: Option<&str>,
         call: F,
     ) -> Result<SessionCredentials, CodeFailure>
     where
@@ -889,6 +909,7 @@ impl Resolver {
         let mut request = MfaRequest {
             serial: serial.to_owned(),
             profile: profile.to_owned(),
+            owner: owner.map(str::to_owned),
             retry: None,
         };
         let mut rejected = 0;
@@ -1091,6 +1112,7 @@ impl Resolver {
             identity,
             chained,
             code_for,
+            owner,
         } = hop;
         if let Some(session) = self.cached(entry, trust_cache).await? {
             return Ok(session);
@@ -1126,7 +1148,7 @@ impl Resolver {
             let attempt = match &code_for {
                 Some(serial) => {
                     let request = &request;
-                    self.with_code(serial, name, |code| async move {
+                    self.with_code(serial, name, owner, |code| async move {
                         let request = AssumeRole {
                             mfa: Some((serial, &code)),
                             ..*request
@@ -1209,6 +1231,8 @@ struct Hop<'a> {
     chained: bool,
     /// The MFA device whose code this AssumeRole must carry (temporary source credentials).
     code_for: Option<String>,
+    /// The profile whose keys start the chain (named when asking for the code).
+    owner: Option<&'a str>,
 }
 
 /// Why asking for and using a code failed.

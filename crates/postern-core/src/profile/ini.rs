@@ -159,7 +159,24 @@ pub fn parse(path: &Path, bytes: &[u8]) -> IniFile {
         }
         indent_level = indent;
         close_value(&mut open, &mut file, &mut defaults, path);
-        if let Some(header) = section_header(trimmed) {
+        let mut header = section_header(trimmed);
+        if let Some(unclosed) = unclosed_header(trimmed) {
+            // configparser reads it as a key where it can (in a section, with a `=` or `:`);
+            // anywhere else it refuses the file. Then it is taken as the header it was meant to
+            // be, so that the keys under it do not land in the section above.
+            let refused = current.is_none() || split_option(trimmed).is_none();
+            file.problems.push(problem(
+                number,
+                ProblemKind::UnclosedHeader {
+                    header: unclosed.to_owned(),
+                    refused,
+                },
+            ));
+            if refused {
+                header = Some(unclosed);
+            }
+        }
+        if let Some(header) = header {
             let header = header.to_owned();
             if header == "DEFAULT" {
                 current = Some(None);
@@ -310,6 +327,13 @@ fn section_header(line: &str) -> Option<&str> {
     (close > 0).then(|| &inner[..close])
 }
 
+/// `[header` without its `]`: the header it was meant to be (`None` for anything else, and for a
+/// lone `[`).
+fn unclosed_header(line: &str) -> Option<&str> {
+    let inner = line.strip_prefix('[')?.trim_end();
+    (!line.contains(']') && !inner.trim().is_empty()).then_some(inner)
+}
+
 /// `key = value` or `key: value`, split at the first `=` or `:`.
 fn split_option(line: &str) -> Option<(&str, &str)> {
     let at = line.find(['=', ':'])?;
@@ -447,6 +471,52 @@ mod tests {
         assert_eq!(text(&file, "a", "x"), Some("2"));
         assert_eq!(text(&file, "a", "y"), Some("3"));
         assert_eq!(text(&file, "b", "z"), Some("4"));
+    }
+
+    #[test]
+    fn an_unclosed_header_is_reported_as_such_and_read_as_meant() {
+        let file = read(
+            "[profile a]\nregion = eu-west-1\n[profile b\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = a\n",
+        );
+        assert_eq!(file.problems.len(), 1, "{:?}", file.problems);
+        let problem = &file.problems[0];
+        assert_eq!(problem.line, 3);
+        assert_eq!(
+            problem.kind,
+            ProblemKind::UnclosedHeader {
+                header: "profile b".into(),
+                refused: true
+            }
+        );
+        assert_eq!(problem.severity, Severity::Error);
+        assert!(file.refused_by_aws_cli());
+        assert_eq!(
+            problem.to_string(),
+            "config:3: [profile b has no closing `]` (the AWS CLI refuses this file): write [profile b]"
+        );
+        // The keys under it are b's, not a's.
+        assert_eq!(text(&file, "profile a", "role_arn"), None);
+        assert_eq!(text(&file, "profile b", "source_profile"), Some("a"));
+
+        // First in the file: the same.
+        let file = read("[default\nregion = x\n");
+        assert!(matches!(
+            &file.problems[..],
+            [Problem {
+                line: 1,
+                kind: ProblemKind::UnclosedHeader { refused: true, .. },
+                ..
+            }]
+        ));
+        assert_eq!(text(&file, "default", "region"), Some("x"));
+
+        // With a `=` inside a section the AWS CLI reads a key (and keeps the file): so does
+        // Postern, with a warning.
+        let file = read("[a]\n[profile b = c\n");
+        assert!(!file.refused_by_aws_cli(), "{:?}", file.problems);
+        assert_eq!(file.problems[0].severity, Severity::Warning);
+        assert_eq!(text(&file, "a", "[profile b"), Some("c"));
+        assert_eq!(file.sections.len(), 1);
     }
 
     #[test]

@@ -139,6 +139,14 @@ pub enum ProblemKind {
         /// Where it first stood.
         first_line: usize,
     },
+    /// `[header` without its `]`.
+    UnclosedHeader {
+        /// What follows the `[`.
+        header: String,
+        /// Whether the AWS CLI refuses the file for it (it reads the line as a key when it is
+        /// in a section and has a `=` or `:`).
+        refused: bool,
+    },
     /// A line of an indented block (`s3 =` …) without `=`.
     NestedNotKeyValue {
         /// The block's key.
@@ -255,6 +263,7 @@ impl ProblemKind {
                 | ProblemKind::DuplicateSection { .. }
                 | ProblemKind::DuplicateKey { .. }
                 | ProblemKind::NestedNotKeyValue { .. }
+                | ProblemKind::UnclosedHeader { refused: true, .. }
         )
     }
 
@@ -341,6 +350,20 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "`{key}` is set twice in [{section}] (first on line {first_line}; {REFUSED}): keep one"
+            ),
+            K::UnclosedHeader {
+                header,
+                refused: true,
+            } => write!(
+                f,
+                "[{header} has no closing `]` ({REFUSED}): write [{header}]"
+            ),
+            K::UnclosedHeader {
+                header,
+                refused: false,
+            } => write!(
+                f,
+                "[{header} has no closing `]`, so the AWS CLI reads this line as a key of the section above: close it with `]` if it is a section header"
             ),
             K::NestedNotKeyValue { key } => write!(
                 f,
@@ -717,6 +740,16 @@ pub struct Chain<'a> {
     pub base: Base<'a>,
 }
 
+/// The profiles of the loop a `source_profile` chain ends in (`a → b → c → b`: `b`, `c`).
+fn loop_members(chain: &[String]) -> Vec<&str> {
+    let Some(last) = chain.last() else {
+        return Vec::new();
+    };
+    let start = chain.iter().position(|n| n == last).unwrap_or(0);
+    let end = chain.len().saturating_sub(1).max(start + 1);
+    chain[start..end].iter().map(String::as_str).collect()
+}
+
 /// Keys whose values are secrets: never printed, in a dump or a Debug view.
 pub fn is_secret_key(key: &str) -> bool {
     matches!(
@@ -910,6 +943,7 @@ impl Profiles {
         let mut raw: Vec<(String, PathBuf, usize, BTreeMap<String, Setting>)> = Vec::new();
         let mut raw_index: HashMap<String, usize> = HashMap::new();
 
+        let config_path = config.as_ref().map(|f| f.path.clone());
         if let Some(file) = config {
             if file.refused_by_aws_cli() {
                 out.refused.push(file.path.clone());
@@ -1065,13 +1099,51 @@ impl Profiles {
                 out.profiles[i].unusable = Some(problem);
             }
         }
+        // Each cause once: a loop once however many profiles are in it or lead into it (as
+        // seen from its first profile in the files), a missing source once however many
+        // profiles reach it.
+        let mut loops: Vec<Vec<&str>> = Vec::new();
+        let mut listed: Vec<Problem> = Vec::new();
         for profile in &out.profiles {
-            if let Some(problem) = &profile.unusable
-                && !out.problems.contains(problem)
-            {
-                out.problems.push(problem.clone());
+            let Some(mut problem) = profile.unusable.as_ref() else {
+                continue;
+            };
+            if let ProblemKind::SourceProfileLoop { chain } = &problem.kind {
+                let mut members = loop_members(chain);
+                members.sort_unstable();
+                if loops.contains(&members) {
+                    continue;
+                }
+                if let Some(first) = out
+                    .profiles
+                    .iter()
+                    .find(|p| members.contains(&p.name.as_str()))
+                    .and_then(|p| p.unusable.as_ref())
+                    .filter(|p| matches!(p.kind, ProblemKind::SourceProfileLoop { .. }))
+                {
+                    problem = first;
+                }
+                loops.push(members);
+            }
+            let known = |p: &Problem| {
+                p.path == problem.path && p.line == problem.line && p.kind == problem.kind
+            };
+            if !out.problems.iter().any(known) && !listed.iter().any(known) {
+                listed.push(problem.clone());
             }
         }
+        out.problems.extend(listed);
+        // In file order: the config file's, then the credentials file's, each by line.
+        let rank = |path: &Path| {
+            if Some(path) == config_path.as_deref() {
+                0
+            } else if Some(path) == credentials_path.as_deref() {
+                1
+            } else {
+                2
+            }
+        };
+        out.problems.sort_by_key(|p| (rank(&p.path), p.line));
         out
     }
 
@@ -1173,6 +1245,27 @@ impl Profiles {
                 ChainBase::EcsContainer => Base::EcsContainer,
             },
         })
+    }
+
+    /// The region of profile `name` and the profile it is set in: its own `region`, else (a
+    /// role) the first one set along its chain of sources, as aws-vault does (the AWS CLI would
+    /// fall back to `AWS_REGION` or none).
+    pub fn region(&self, name: &str) -> Option<(&str, &str)> {
+        let profile = self.get(name)?;
+        if let Some(region) = profile.region() {
+            return Some((region, &profile.name));
+        }
+        let chain = self.chain(name).ok()?;
+        let base = match chain.base {
+            Base::Profile(p) => Some(p),
+            _ => None,
+        };
+        chain
+            .roles
+            .iter()
+            .copied()
+            .chain(base)
+            .find_map(|p| Some((p.region()?, p.name.as_str())))
     }
 
     /// Every profile, in file order (config file first).
@@ -1513,6 +1606,56 @@ mod tests {
                 .iter()
                 .any(|p| matches!(p.kind, ProblemKind::QuotedValue { .. }))
         );
+    }
+
+    #[test]
+    fn each_loop_and_each_missing_source_is_reported_once_and_problems_are_in_file_order() {
+        let p = profiles(
+            "[profile into-loop]\nrole_arn = arn:aws:iam::111111111111:role/c\nsource_profile = loop-b\n\
+             [profile loop-a]\nrole_arn = arn:aws:iam::111111111111:role/a\nsource_profile = loop-b\nregoin = x\n\
+             [profile loop-b]\nrole_arn = arn:aws:iam::111111111111:role/b\nsource_profile = loop-a\n\
+             [profile me]\nrole_arn = arn:aws:iam::111111111111:role/me\nsource_profile = me\n\
+             [profile x]\nrole_arn = arn:aws:iam::111111111111:role/x\nsource_profile = y\n\
+             [profile y]\nrole_arn = arn:aws:iam::111111111111:role/y\nsource_profile = gone\n",
+            "[z]\nregoin = 1\n[a]\nregion = \"x\"\n",
+        );
+        let loops: Vec<String> = p
+            .problems()
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::SourceProfileLoop { .. }))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(loops.len(), 2, "{loops:#?}");
+        assert!(
+            loops[0].contains(": source_profile goes round in a loop: loop-a → loop-b → loop-a:"),
+            "{loops:#?}"
+        );
+        assert!(loops[1].contains("loop: me → me:"), "{loops:#?}");
+        // Every profile on the way is unusable all the same, with its own chain.
+        let err = p.chain("into-loop").expect_err("into a loop");
+        assert!(
+            err.to_string()
+                .contains("into-loop → loop-b → loop-a → loop-b"),
+            "{err}"
+        );
+        assert!(p.chain("loop-b").is_err());
+        let missing = p
+            .problems()
+            .iter()
+            .filter(|p| matches!(p.kind, ProblemKind::MissingSourceProfile { .. }))
+            .count();
+        assert_eq!(missing, 1, "{:#?}", p.problems());
+        assert!(p.chain("x").is_err());
+        let order: Vec<(&str, usize)> = p
+            .problems()
+            .iter()
+            .map(|p| (p.path.to_str().unwrap_or_default(), p.line))
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_by_key(|(path, line)| (*path != "config", *line));
+        assert_eq!(order, sorted);
+        assert_eq!(order.first(), Some(&("config", 7)), "{order:?}");
+        assert_eq!(order.last(), Some(&("credentials", 4)), "{order:?}");
     }
 
     #[test]
