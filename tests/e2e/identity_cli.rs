@@ -703,3 +703,86 @@ async fn profiles_reports_bad_lines_and_keeps_the_rest() {
     assert!(!out.status.success());
     assert!(text(&out).contains("loop"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_aws_clock_passes_a_cached_session_the_next_command_replaces_it() {
+    require_keychain();
+    let machine = Machine::new(demo_config).await;
+    let demo = machine.sandbox.demo().expect("demo");
+    let target = postern_e2e::instance("payments");
+    let out = machine.run(
+        &["keys", "add", "demo"],
+        format!("{}\n{}\n", demo.access_key_id, demo.secret_access_key).as_bytes(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut env = machine.env();
+    env.push(("TERM".into(), "dumb".into()));
+    let mut login = OnTerminal::spawn(
+        &workspace_binary("postern"),
+        &["login", "--profile", "developer"],
+        &env,
+    );
+    login.wait_for("MFA code for", 20);
+    login.type_text(&format!("{}\r", machine.code()));
+    assert_eq!(login.wait(20), 0, "{}", login.transcript());
+    let run = |word: &str| {
+        machine.run(
+            &[
+                "run",
+                "--profile",
+                "developer",
+                &target,
+                "--",
+                &format!("echo {word}"),
+            ],
+            b"",
+            &[],
+        )
+    };
+    let out = run("one");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "one\n",
+        "{}",
+        text(&out)
+    );
+
+    // AWS's clock moves two hours on (this machine's does not): the cached role (one hour) has
+    // expired by AWS's clock while Postern's clock says it is fresh. The next command replaces
+    // it with the MFA session, which AWS still takes: no terminal, no code, no error.
+    machine.sandbox.clock().advance(time::Duration::hours(2));
+    let out = run("two");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "two\n",
+        "{}",
+        text(&out)
+    );
+    let out = machine.run(&["whoami", "--profile", "developer"], b"", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Thirteen hours more: the MFA session (12 h) is gone too. The next command asks for one
+    // code, on the terminal, and goes on.
+    machine.sandbox.clock().advance(time::Duration::hours(13));
+    let mut command = OnTerminal::spawn(
+        &workspace_binary("postern"),
+        &["run", "--profile", "developer", &target, "--", "echo three"],
+        &env,
+    );
+    command.wait_for("MFA code for", 30);
+    command.type_text(&format!("{}\r", machine.code()));
+    assert_eq!(command.wait(30), 0, "{}", command.transcript());
+    let transcript = command.transcript();
+    assert!(transcript.contains("three"), "{transcript}");
+    assert_eq!(
+        transcript.matches("MFA code for").count(),
+        1,
+        "one question: {transcript}"
+    );
+    assert!(
+        !transcript.contains("run the command again"),
+        "{transcript}"
+    );
+}

@@ -95,6 +95,7 @@ pub fn ssm_access(sandbox: &Sandbox, credentials: Credentials) -> SsmAccess {
         client: aws_sdk_ssm::Client::from_conf(config),
         credentials: Some(SharedCredentialsProvider::new(credentials)),
         region: "us-east-1".into(),
+        clock: postern_core::aws::AwsClock::system(),
     }
 }
 

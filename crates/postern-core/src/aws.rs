@@ -2,10 +2,22 @@
 //! (through [`Resolver`]), so every client Postern makes agrees with `postern whoami`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, InterceptorContext,
+};
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::credentials::{CredentialError, Resolved, Resolver, ResolverProvider, Selection};
+use crate::credentials::{
+    Clock, CredentialError, Resolved, Resolver, ResolverProvider, Selection, SystemClock,
+};
 use crate::session::SsmAccess;
 
 /// Why clients could not be made.
@@ -28,6 +40,7 @@ pub struct AwsAccess {
     pub resolved: Resolved,
     credentials: SharedCredentialsProvider,
     resolver: Arc<Resolver>,
+    selection: Selection,
 }
 
 impl AwsAccess {
@@ -45,18 +58,28 @@ impl AwsAccess {
             .ok_or(AccessError::NoRegion)?;
         Ok(Self {
             region,
-            credentials: ResolverProvider::new(resolver.clone(), selection).shared(),
+            credentials: ResolverProvider::new(resolver.clone(), selection.clone()).shared(),
             resolved,
             resolver,
+            selection,
         })
     }
 
-    /// The SDK's credentials cache: Postern's resolver may have to ask for an MFA code (a tunnel
-    /// that outlives the MFA session), so the SDK must wait for a person, not five seconds.
+    /// The SDK keeps no credentials of its own: every request asks Postern's resolver (which
+    /// remembers them in memory), so credentials AWS refused are replaced for the request's
+    /// retry, and an MFA prompt (a tunnel that outlives its MFA session) may take as long as a
+    /// person needs.
     fn identity_cache() -> aws_smithy_runtime_api::client::identity::SharedIdentityCache {
-        aws_sdk_ssm::config::IdentityCache::lazy()
-            .load_timeout(std::time::Duration::from_secs(600))
-            .build()
+        aws_sdk_ssm::config::IdentityCache::no_cache()
+    }
+
+    /// What every client of this access learns from and does about AWS's answers: AWS's time
+    /// from their Date headers, and credentials AWS refused replaced once.
+    fn refused_credentials(&self) -> RefusedCredentials {
+        RefusedCredentials {
+            resolver: self.resolver.clone(),
+            selection: self.selection.clone(),
+        }
     }
 
     fn endpoint(&self, service: &str) -> Option<String> {
@@ -71,7 +94,10 @@ impl AwsAccess {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
             .identity_cache(Self::identity_cache())
-            .credentials_provider(self.credentials.clone());
+            .credentials_provider(self.credentials.clone())
+            .interceptor(self.resolver.aws_clock().interceptor())
+            .retry_classifier(self.refused_credentials())
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(4));
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
         }
@@ -79,6 +105,7 @@ impl AwsAccess {
             client: aws_sdk_ssm::Client::from_conf(builder.build()),
             credentials: Some(self.credentials.clone()),
             region: self.region.clone(),
+            clock: self.resolver.aws_clock(),
         }
     }
 
@@ -94,7 +121,10 @@ impl AwsAccess {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .identity_cache(Self::identity_cache())
-            .credentials_provider(self.credentials.clone());
+            .credentials_provider(self.credentials.clone())
+            .interceptor(self.resolver.aws_clock().interceptor())
+            .retry_classifier(self.refused_credentials())
+            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4));
         if let Some(url) = self.endpoint("ec2") {
             builder = builder.endpoint_url(url);
         }
@@ -138,4 +168,264 @@ pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<St
     }
     let text = cause.to_string();
     (!text.is_empty()).then_some(text)
+}
+
+/// AWS's time, as the Date headers of its answers tell it: Postern judges whether a session has
+/// expired by it, so a machine whose clock is off does not keep sending credentials AWS calls
+/// expired (nor throw away ones AWS still takes). It is the local clock plus the offset last
+/// learned; clones share it.
+#[derive(Clone)]
+pub struct AwsClock {
+    local: Arc<dyn Clock>,
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for AwsClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsClock")
+            .field("offset_ms", &self.offset_ms())
+            .finish()
+    }
+}
+
+/// How far AWS's clock must be from Postern's estimate of it before the estimate moves (a Date
+/// header has whole seconds, and an answer takes time to arrive).
+const CLOCK_TOLERANCE: Duration = Duration::from_secs(2);
+
+impl AwsClock {
+    /// AWS's time as `local` plus `offset_ms` (what an earlier run learned).
+    pub fn new(local: Arc<dyn Clock>, offset_ms: i64) -> Self {
+        Self {
+            local,
+            offset_ms: Arc::new(AtomicI64::new(offset_ms)),
+        }
+    }
+
+    /// The system clock, with nothing learned yet.
+    pub fn system() -> Self {
+        Self::new(Arc::new(SystemClock), 0)
+    }
+
+    /// AWS's time now, as far as Postern knows.
+    pub fn now(&self) -> SystemTime {
+        shift(self.local.now(), self.offset_ms())
+    }
+
+    /// How far AWS's clock is ahead of the local one (negative: behind), in milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// AWS answered at `server` (its Date header).
+    pub fn learn(&self, server: SystemTime) {
+        let local = self.local.now();
+        let offset = match server.duration_since(local) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        let tolerance = i64::try_from(CLOCK_TOLERANCE.as_millis()).unwrap_or(i64::MAX);
+        if (offset - self.offset_ms()).abs() > tolerance {
+            self.offset_ms.store(offset, Ordering::Relaxed);
+        }
+    }
+
+    /// An SDK interceptor that feeds this clock the Date header of every answer.
+    pub fn interceptor(&self) -> LearnAwsTime {
+        LearnAwsTime(self.clone())
+    }
+}
+
+/// `at` moved by `offset_ms`.
+fn shift(at: SystemTime, offset_ms: i64) -> SystemTime {
+    let by = Duration::from_millis(offset_ms.unsigned_abs());
+    if offset_ms >= 0 {
+        at.checked_add(by)
+    } else {
+        at.checked_sub(by)
+    }
+    .unwrap_or(at)
+}
+
+/// Feeds an [`AwsClock`] the Date header of every answer.
+#[derive(Debug)]
+pub struct LearnAwsTime(AwsClock);
+
+impl Intercept for LearnAwsTime {
+    fn name(&self) -> &'static str {
+        "LearnAwsTime"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let server = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|date| {
+                aws_smithy_types::DateTime::from_str(
+                    date,
+                    aws_smithy_types::date_time::Format::HttpDate,
+                )
+                .ok()
+            })
+            .and_then(|date| SystemTime::try_from(date).ok());
+        if let Some(server) = server {
+            self.0.learn(server);
+        }
+        Ok(())
+    }
+}
+
+/// Error codes with which AWS refuses the credentials themselves (expired, revoked, unknown), as
+/// opposed to refusing what they may do.
+const REFUSED_CREDENTIALS: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+];
+
+/// The error code of an AWS error answer: the `x-amzn-ErrorType` header or `__type` member of a
+/// JSON answer (`…#ExpiredTokenException`, `ExpiredTokenException:http://…`), or the `<Code>` of
+/// an XML one.
+pub(crate) fn error_code(
+    headers: &aws_smithy_runtime_api::http::Headers,
+    body: &[u8],
+) -> Option<String> {
+    let bare = |code: &str| {
+        let code = code.split(':').next().unwrap_or(code);
+        code.rsplit('#').next().unwrap_or(code).trim().to_owned()
+    };
+    if let Some(kind) = headers.get("x-amzn-errortype") {
+        return Some(bare(kind));
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        return ["__type", "code", "Code"]
+            .iter()
+            .find_map(|k| json.get(k).and_then(|v| v.as_str()))
+            .map(bare);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].trim().to_owned())
+}
+
+/// Credentials AWS refused (expired by AWS's clock, revoked, unknown) are dropped and the request
+/// is tried again with new ones, once: the resolver replaces them from the next hop down (asking
+/// for an MFA code only if the MFA session is gone too). EC2 says `RequestExpired` both for an
+/// expired token and a skewed signature: it counts only when the credentials have expired by
+/// AWS's clock.
+#[derive(Debug)]
+struct RefusedCredentials {
+    resolver: Arc<Resolver>,
+    selection: Selection,
+}
+
+impl ClassifyRetry for RefusedCredentials {
+    fn name(&self) -> &'static str {
+        "RefusedCredentials"
+    }
+
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        if !matches!(context.output_or_error(), Some(Err(_))) {
+            return RetryAction::NoActionIndicated;
+        }
+        let Some(response) = context.response() else {
+            return RetryAction::NoActionIndicated;
+        };
+        if !response.status().is_client_error() {
+            return RetryAction::NoActionIndicated;
+        }
+        let body = response.body().bytes().unwrap_or_default();
+        let Some(code) = error_code(response.headers(), body) else {
+            return RetryAction::NoActionIndicated;
+        };
+        let replaced = if REFUSED_CREDENTIALS.contains(&code.as_str()) {
+            self.resolver.refuse_current(&self.selection, false)
+        } else if code == "RequestExpired" {
+            self.resolver.refuse_current(&self.selection, true)
+        } else {
+            false
+        };
+        if replaced {
+            tracing::info!(%code, "AWS refused the credentials; trying again with new ones");
+            RetryAction::transient_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed(SystemTime);
+
+    impl Clock for Fixed {
+        fn now(&self) -> SystemTime {
+            self.0
+        }
+    }
+
+    #[test]
+    fn aws_time_follows_what_aws_says_beyond_a_tolerance() {
+        let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let clock = AwsClock::new(Arc::new(Fixed(local)), 0);
+        clock.learn(local + Duration::from_secs(1));
+        assert_eq!(
+            clock.now(),
+            local,
+            "a second is within what a Date header can say"
+        );
+        clock.learn(local + Duration::from_secs(7200));
+        assert_eq!(clock.now(), local + Duration::from_secs(7200));
+        let shared = clock.clone();
+        clock.learn(local - Duration::from_secs(60));
+        assert_eq!(
+            shared.now(),
+            local - Duration::from_secs(60),
+            "clones share it"
+        );
+        assert_eq!(shared.offset_ms(), -60_000);
+    }
+
+    #[test]
+    fn error_codes_are_read_from_json_and_xml_answers() {
+        let mut headers = aws_smithy_runtime_api::http::Headers::new();
+        assert_eq!(
+            error_code(
+                &headers,
+                br#"{"__type":"com.amazon.coral.service#ExpiredTokenException","message":"x"}"#
+            )
+            .as_deref(),
+            Some("ExpiredTokenException")
+        );
+        assert_eq!(
+            error_code(
+                &headers,
+                b"<Response><Errors><Error><Code>RequestExpired</Code></Error></Errors></Response>"
+            )
+            .as_deref(),
+            Some("RequestExpired")
+        );
+        headers.insert(
+            "x-amzn-errortype",
+            "UnrecognizedClientException:http://internal.amazon.com/coral/",
+        );
+        assert_eq!(
+            error_code(&headers, b"").as_deref(),
+            Some("UnrecognizedClientException")
+        );
+        assert_eq!(
+            error_code(&aws_smithy_runtime_api::http::Headers::new(), b"junk"),
+            None
+        );
+    }
 }

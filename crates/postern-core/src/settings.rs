@@ -124,6 +124,9 @@ pub struct State {
     pub callers: BTreeMap<String, String>,
     /// The account behind a profile with keys, learned when it was first used.
     pub accounts: BTreeMap<String, String>,
+    /// How far AWS's clock is ahead of this machine's (milliseconds; negative: behind), as the
+    /// Date headers of its answers said, by endpoint (`aws` for AWS itself).
+    pub aws_clock_offsets: BTreeMap<String, i64>,
 }
 
 /// How many recents are kept.

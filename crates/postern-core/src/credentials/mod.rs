@@ -37,7 +37,7 @@
 mod process;
 mod sts;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -46,6 +46,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 
 pub use self::process::format_time;
 use self::sts::{AssumeRole, Sts, StsFailure};
+use crate::aws::AwsClock;
 use crate::keychain::{AccessKeys, Keychain, KeychainError, Secret, SessionCredentials};
 use crate::mfa::{MfaCode, MfaPrompt, MfaRequest, PromptError, Retry};
 use crate::paths::Paths;
@@ -178,9 +179,23 @@ pub enum CredentialError {
         /// AWS's message.
         message: String,
     },
-    /// The credentials used have expired.
-    #[error("the credentials have expired ({message}): run the command again to refresh them")]
+    /// Credentials Postern did not make (the environment's, a credential_process's) have
+    /// expired.
+    #[error(
+        "AWS says the credentials have expired ({message}): get new ones from where they came from (the environment, or the profile's credential_process)"
+    )]
     Expired {
+        /// AWS's message.
+        message: String,
+    },
+    /// AWS refused a session Postern had cached (expired by AWS's clock, revoked). The resolver
+    /// replaces it once; this is what is left when the replacement was refused too.
+    #[error(
+        "AWS refused a session Postern made and the one that replaced it ({message}): check this machine's clock, or run `postern logout` and sign in again"
+    )]
+    SessionRefused {
+        /// The key id of the refused session (not shown).
+        key_id: String,
         /// AWS's message.
         message: String,
     },
@@ -355,6 +370,10 @@ pub struct Resolver {
     /// Credentials this process already resolved, by profile: the SDK asks again at every
     /// websocket dial and refresh, and need not reach the keychain each time.
     resolved: Mutex<HashMap<String, AwsCredentials>>,
+    /// AWS's time, by which sessions expire.
+    aws_clock: AwsClock,
+    /// Key ids of sessions AWS refused in this process: never used again.
+    refused: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for Resolver {
@@ -383,6 +402,11 @@ impl Resolver {
         env: Environment,
         prompt: Arc<dyn MfaPrompt>,
     ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let offset = State::load(&paths)
+            .ok()
+            .and_then(|state| state.aws_clock_offsets.get(&clock_key(&env)).copied())
+            .unwrap_or(0);
         Self {
             profiles,
             keychain,
@@ -390,9 +414,11 @@ impl Resolver {
             settings,
             env,
             prompt,
-            clock: Arc::new(SystemClock),
+            aws_clock: AwsClock::new(clock.clone(), offset),
+            clock,
             devices: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashSet::new()),
         }
     }
 
@@ -402,10 +428,64 @@ impl Resolver {
         self
     }
 
-    /// Use `clock` for expiry decisions.
+    /// Use `clock` for expiry decisions (AWS's time is learned relative to it).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.aws_clock = AwsClock::new(clock.clone(), self.aws_clock.offset_ms());
         self.clock = clock;
         self
+    }
+
+    /// AWS's time, as its answers told it; clients built for this resolver keep it up to date.
+    pub fn aws_clock(&self) -> AwsClock {
+        self.aws_clock.clone()
+    }
+
+    /// AWS refused the credentials `selection` is being served (expired by AWS's clock,
+    /// revoked): never use them again, so that the next request gets new ones. With
+    /// `only_if_expired`, only when they have expired by AWS's clock. Returns whether there were
+    /// credentials to replace (once each: new ones refused again are not replaced again).
+    pub fn refuse_current(&self, selection: &Selection, only_if_expired: bool) -> bool {
+        let Ok(Some(name)) = self.profile_name(selection) else {
+            // The environment's credentials: nothing Postern could replace them with.
+            return false;
+        };
+        let mut remembered = self.remembered();
+        let Some(current) = remembered.get(&name) else {
+            return false;
+        };
+        if only_if_expired && current.expires.is_none_or(|at| at > self.aws_clock.now()) {
+            return false;
+        }
+        if current.is_long_lived() {
+            return false;
+        }
+        let key = current.access_key_id.clone();
+        remembered.remove(&name);
+        self.refused_keys().insert(key)
+    }
+
+    fn refused_keys(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A refused session that Postern did not make (the environment's keys) is expired
+    /// credentials to get anew where they came from, not a cached session to replace.
+    fn not_ours(&self, error: CredentialError) -> CredentialError {
+        match error {
+            CredentialError::SessionRefused { key_id, message }
+                if self.env.access_key_id.as_deref() == Some(key_id.as_str()) =>
+            {
+                CredentialError::Expired { message }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether AWS refused the session with key id `key` in this process.
+    fn is_refused(&self, key: &str) -> bool {
+        self.refused_keys().contains(key)
     }
 
     /// The profiles.
@@ -463,6 +543,7 @@ impl Resolver {
             .remembered()
             .get(&name)
             .filter(|c| c.expires.is_none_or(|at| self.fresh(at)))
+            .filter(|c| !self.is_refused(&c.access_key_id))
             .cloned();
         let credentials = match remembered {
             Some(credentials) => credentials,
@@ -498,13 +579,24 @@ impl Resolver {
         &self,
         selection: &Selection,
     ) -> Result<(Resolved, String, String, String), CredentialError> {
-        let resolved = self.credentials(selection).await?;
-        let sts = self.sts(resolved.profile.as_deref());
-        let (account, arn, user_id) = sts
-            .caller(&resolved.credentials)
-            .await
-            .map_err(|e| e.into_error("GetCallerIdentity"))?;
-        Ok((resolved, account, arn, user_id))
+        let mut refusals = 0;
+        loop {
+            let resolved = self.credentials(selection).await?;
+            let sts = self.sts(resolved.profile.as_deref());
+            match sts.caller(&resolved.credentials).await {
+                Ok((account, arn, user_id)) => return Ok((resolved, account, arn, user_id)),
+                Err(failure) => {
+                    match failure.into_error_with("GetCallerIdentity", &resolved.credentials) {
+                        CredentialError::SessionRefused { .. }
+                            if refusals == 0 && self.refuse_current(selection, false) =>
+                        {
+                            refusals += 1;
+                        }
+                        other => return Err(self.not_ours(other)),
+                    }
+                }
+            }
+        }
     }
 
     /// Forget every cached session (MFA sessions and roles); long-lived keys stay.
@@ -567,6 +659,7 @@ impl Resolver {
 
     fn sts(&self, profile: Option<&str>) -> Sts {
         Sts {
+            clock: self.aws_clock.clone(),
             region: profile
                 .and_then(|p| self.region(p))
                 .or_else(|| self.env.region.clone())
@@ -575,25 +668,31 @@ impl Resolver {
         }
     }
 
+    /// Whether a session expiring at `expires` has more than a few minutes left, by AWS's
+    /// clock.
     fn fresh(&self, expires: SystemTime) -> bool {
-        expires > self.clock.now() + REFRESH_MARGIN
+        expires > self.aws_clock.now() + REFRESH_MARGIN
     }
 
-    /// [`Self::walk`]; when AWS calls a cached session expired that Postern thought fresh (the
-    /// machine's clock is off, or the session was revoked), once more without the cache.
+    /// [`Self::walk`]; when AWS refuses a cached session that Postern thought good (expired
+    /// by AWS's clock, revoked), that session is dropped and the walk made again: the next hop
+    /// down replaces it (asking for a code only if the MFA session went too). Each refused
+    /// session is dropped once, so this ends.
     async fn walk_retrying_expired(
         &self,
         name: &str,
         shortcut: bool,
     ) -> Result<Walk, CredentialError> {
-        match self.walk(name, true, shortcut).await {
-            Err(CredentialError::Expired { message }) => {
-                tracing::warn!(
-                    "AWS says a cached session has expired ({message}); getting a new one (is this machine's clock right?)"
-                );
-                self.walk(name, false, shortcut).await
+        loop {
+            match self.walk(name, true, shortcut).await {
+                Err(CredentialError::SessionRefused { key_id, message })
+                    if self.refused_keys().insert(key_id.clone()) =>
+                {
+                    tracing::info!(%message, "AWS refused a cached session; replacing it");
+                    self.remembered().remove(name);
+                }
+                other => return other.map_err(|e| self.not_ours(e)),
             }
-            other => other,
         }
     }
 
@@ -780,7 +879,15 @@ impl Resolver {
 
     /// Put `name` first among the recents.
     fn note_use(&self, name: &str) {
+        let offset = self.aws_clock.offset_ms();
+        let key = clock_key(&self.env);
         if let Err(error) = State::update(&self.paths, |state| {
+            // What was learned of AWS's clock serves the next run from its first decision.
+            if offset == 0 {
+                state.aws_clock_offsets.remove(&key);
+            } else {
+                state.aws_clock_offsets.insert(key.clone(), offset);
+            }
             state.used(name, unix(self.clock.now()))
         }) {
             tracing::debug!(%error, "could not note the profile as recently used");
@@ -962,7 +1069,7 @@ impl Resolver {
             Err(KeychainError::Corrupt { .. }) => None,
             other => other?,
         };
-        Ok(session.filter(|s| self.fresh(s.expiry())))
+        Ok(session.filter(|s| self.fresh(s.expiry()) && !self.is_refused(&s.access_key_id)))
     }
 
     /// Store a session in the keychain.
@@ -1083,7 +1190,7 @@ impl Resolver {
             None => {
                 sts.caller(credentials)
                     .await
-                    .map_err(|e| e.into_error("GetCallerIdentity"))?
+                    .map_err(|e| e.into_error_with("GetCallerIdentity", credentials))?
                     .1
             }
         };
@@ -1179,6 +1286,9 @@ impl Resolver {
                 {
                     request.duration_seconds = CHAINED_ROLE_LIMIT;
                 }
+                Err(CodeFailure::Sts(failure)) => {
+                    return Err(failure.into_error_with("AssumeRole", source));
+                }
                 Err(failure) => return Err(failure.into_error("AssumeRole")),
             }
         };
@@ -1196,6 +1306,16 @@ impl Resolver {
         self.store(entry, &session).await?;
         Ok(session)
     }
+}
+
+/// Whose clock the offset in `state.toml` is of: the endpoint the environment points at (the
+/// sandbox), else AWS.
+fn clock_key(env: &Environment) -> String {
+    env.service_endpoints
+        .get("sts")
+        .or(env.endpoint_url.as_ref())
+        .cloned()
+        .unwrap_or_else(|| "aws".into())
 }
 
 /// How long a role is asked for: its `duration_seconds` (an hour by default), at most an hour

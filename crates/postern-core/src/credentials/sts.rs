@@ -13,6 +13,8 @@ use crate::keychain::{Secret, SessionCredentials};
 pub(crate) struct Sts {
     pub(crate) region: String,
     pub(crate) endpoint: Option<String>,
+    /// Learns AWS's time from every answer.
+    pub(crate) clock: crate::aws::AwsClock,
 }
 
 /// What an STS call failed with, before the caller decides what it means.
@@ -60,6 +62,27 @@ impl StsFailure {
         }
     }
 
+    /// The error for `operation` made with credentials `used`: a temporary session AWS refuses
+    /// (expired by AWS's clock, revoked, unknown) is [`CredentialError::SessionRefused`], to be
+    /// replaced; long-lived keys AWS refuses are bad keys.
+    pub(crate) fn into_error_with(
+        self,
+        operation: &'static str,
+        used: &AwsCredentials,
+    ) -> CredentialError {
+        match self {
+            StsFailure::Service { code, message }
+                if !used.is_long_lived() && REFUSED_SESSION.contains(&code.as_str()) =>
+            {
+                CredentialError::SessionRefused {
+                    key_id: used.access_key_id.clone(),
+                    message,
+                }
+            }
+            other => other.into_error(operation),
+        }
+    }
+
     /// Whether AWS refused an MFA code.
     pub(crate) fn is_mfa_rejection(&self) -> bool {
         matches!(self, StsFailure::Service { code, message }
@@ -77,6 +100,14 @@ impl StsFailure {
             if code == "AccessDenied" && message.contains("sts:SetSourceIdentity"))
     }
 }
+
+/// The codes with which STS refuses a session's credentials themselves.
+const REFUSED_SESSION: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+];
 
 /// What AssumeRole is asked.
 pub(crate) struct AssumeRole<'a> {
@@ -114,6 +145,7 @@ impl Sts {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
             .credentials_provider(credentials.to_sdk())
+            .interceptor(self.clock.interceptor())
             // A refused MFA code must not be sent again by a retry.
             .retry_config(RetryConfig::standard().with_max_attempts(2));
         if let Some(endpoint) = &self.endpoint {

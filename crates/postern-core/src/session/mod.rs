@@ -118,6 +118,9 @@ pub struct SsmAccess {
     pub credentials: Option<SharedCredentialsProvider>,
     /// The region.
     pub region: String,
+    /// AWS's time, for signing the websocket upgrade (a skewed local clock would get it
+    /// refused).
+    pub clock: crate::aws::AwsClock,
 }
 
 /// Tunables of the session driver; the defaults suit AWS.

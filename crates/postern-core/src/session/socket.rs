@@ -1,7 +1,7 @@
 //! Opening the data channel's websocket: the SigV4-signed upgrade (service `ssmmessages`, as
 //! plugins from 1.2.688.0 sign it) and the OpenDataChannel text frame (spec §2).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -111,7 +111,7 @@ async fn signature_headers(access: &SsmAccess, url: &str) -> Vec<(String, String
         .identity(&identity)
         .region(&access.region)
         .name("ssmmessages")
-        .time(SystemTime::now())
+        .time(access.clock.now())
         .settings(SigningSettings::default())
         .build()
     else {
