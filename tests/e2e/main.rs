@@ -9,4 +9,5 @@ mod identity_cli;
 mod independent;
 mod sandbox;
 mod session;
+mod session_homes;
 mod tunnel;
