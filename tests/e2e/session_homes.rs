@@ -237,7 +237,7 @@ async fn terminate_session_ends_the_processes_and_removes_the_folders() {
 
 /// Open a session's data channel by hand, as a client would, and wait for the agent's first
 /// frame: the shell's prompt.
-async fn attach_raw(
+pub(crate) async fn attach_raw(
     stream_url: &str,
     token: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
