@@ -48,6 +48,11 @@ sandbox: ## Build postern and the sandbox, start the sandbox in the background: 
 	@printf "export PATH='%s':\"\$$PATH\"\n" "$(CURDIR)/target/debug"
 	@target/debug/postern-sandbox serve --background
 
+.PHONY: install
+install: ## Install postern and postern-sandbox (release builds) into ~/.cargo/bin
+	cargo install --locked --path crates/postern-cli
+	cargo install --locked --path crates/postern-sandbox
+
 # ---------------------------------------------------------------------------------------------
 # Checks
 
