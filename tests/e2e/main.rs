@@ -7,6 +7,7 @@ mod cli;
 mod identity;
 mod identity_cli;
 mod independent;
+mod readme;
 mod sandbox;
 mod session;
 mod session_homes;
