@@ -285,7 +285,7 @@ impl Newcomer {
             assert!(
                 Instant::now() < deadline,
                 "waited {seconds} s for {what}; since the block was pasted the terminal shows:\n{}",
-                screen
+                redacted(&screen)
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -386,6 +386,25 @@ fn sandboxes_in(tmp: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// `screen` without the secrets the tutorial shows (the sandbox's, but a failure message is no
+/// place for them): the values of `SecretAccessKey` and `SessionToken`.
+fn redacted(screen: &str) -> String {
+    let mut out = String::with_capacity(screen.len());
+    let mut rest = screen;
+    while let Some(at) = ["\"SecretAccessKey\": \"", "\"SessionToken\": \""]
+        .iter()
+        .filter_map(|key| rest.find(key).map(|at| at + key.len()))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        out.push_str("<redacted>");
+        rest = &rest[at..];
+        rest = &rest[rest.find('"').unwrap_or(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The last line of `screen` that is a six-digit code (what the block's `curl` printed).
 fn code_on(screen: &str) -> Option<String> {
     screen
@@ -414,8 +433,12 @@ fn run_the_tutorial(bracketed_paste: bool) {
                 s.contains("MFA code for")
             });
             let asked = screen.find("MFA code for").unwrap_or_default();
-            let code = code_on(&screen[..asked])
-                .unwrap_or_else(|| panic!("no code on the screen before the question:\n{screen}"));
+            let code = code_on(&screen[..asked]).unwrap_or_else(|| {
+                panic!(
+                    "no code on the screen before the question:\n{}",
+                    redacted(&screen)
+                )
+            });
             user.terminal.type_text(&format!("{code}\r"));
             user.prompt_after("Signed in", 60);
         } else if last.starts_with("postern shell") {
@@ -431,15 +454,18 @@ fn run_the_tutorial(bracketed_paste: bool) {
         }
         let (shown, status) = user.finish_block(number, 120);
         assert_eq!(
-            status, 0,
-            "block {:?}: its last command failed; the terminal shows:\n{shown}",
-            block.name
+            status,
+            0,
+            "block {:?}: its last command failed; the terminal shows:\n{}",
+            block.name,
+            redacted(&shown)
         );
         let expect = |text: &str| {
             assert!(
                 shown.contains(text),
-                "block {:?}: no {text:?}; the terminal shows:\n{shown}",
-                block.name
+                "block {:?}: no {text:?}; the terminal shows:\n{}",
+                block.name,
+                redacted(&shown)
             );
         };
         match block.name.as_str() {
@@ -459,7 +485,8 @@ fn run_the_tutorial(bracketed_paste: bool) {
                         .matches("arn:aws:sts::210987654321:assumed-role/developer/")
                         .count()
                         >= 2,
-                    "whoami and the AWS CLI name the role:\n{shown}"
+                    "whoami and the AWS CLI name the role:\n{}",
+                    redacted(&shown)
                 );
                 expect("\nLinux\r\n");
                 expect("42 from the instance");
@@ -496,4 +523,13 @@ fn the_sandbox_tutorial_works_pasted_into_bash() {
 #[test]
 fn the_sandbox_tutorial_works_typed_line_by_line() {
     run_the_tutorial(false);
+}
+
+#[test]
+fn failure_messages_hide_the_tutorial_s_secrets() {
+    let screen = "{\n  \"AccessKeyId\": \"ASIA1\",\n  \"SecretAccessKey\": \"abc/def+1\",\n  \"SessionToken\": \"FwoG…\",\n}";
+    assert_eq!(
+        redacted(screen),
+        "{\n  \"AccessKeyId\": \"ASIA1\",\n  \"SecretAccessKey\": \"<redacted>\",\n  \"SessionToken\": \"<redacted>\",\n}"
+    );
 }
