@@ -41,9 +41,17 @@ run: deps ui ## Build and open the desktop app (on the local sandbox when no AWS
 	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
 	.ci/run-app
 
+# Quiet (@, cargo -q): what it prints on stdout is for `eval`.
 .PHONY: sandbox
-sandbox: ## Run the local AWS sandbox on 127.0.0.1 (prints its export lines)
-	cargo run -q -p postern-sandbox -- serve
+sandbox: ## Build postern and the sandbox, start the sandbox in the background: eval "$(make sandbox)"
+	@cargo build -q --locked -p postern-cli --bin postern -p postern-sandbox --bin postern-sandbox
+	@printf "export PATH='%s':\"\$$PATH\"\n" "$(CURDIR)/target/debug"
+	@target/debug/postern-sandbox serve --background
+
+.PHONY: install
+install: ## Install postern and postern-sandbox (release builds) into ~/.cargo/bin
+	cargo install --locked --path crates/postern-cli
+	cargo install --locked --path crates/postern-sandbox
 
 # ---------------------------------------------------------------------------------------------
 # Checks

@@ -8,6 +8,8 @@ mod identity;
 mod identity_cli;
 mod independent;
 mod interrupt;
+mod readme;
 mod sandbox;
 mod session;
+mod session_homes;
 mod tunnel;

@@ -1,5 +1,6 @@
 //! `postern-sandbox serve` as a newcomer uses it: evaluate its export lines, log in with a code
-//! from the printed seed (computed by `oathtool`, an independent TOTP implementation).
+//! from the printed seed (computed by `oathtool`, an independent TOTP implementation); start it
+//! in the background; stop it with a signal, which ends its sessions and removes their folders.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -23,8 +24,14 @@ impl Drop for Served {
 }
 
 fn serve() -> Served {
+    serve_with(&[])
+}
+
+/// `serve` with `env` added to its environment.
+fn serve_with(env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(workspace_binary("postern-sandbox"))
         .arg("serve")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -124,4 +131,208 @@ fn each_start_generates_new_keys() {
         first["POSTERN_SANDBOX_MFA_SECRET"],
         second["POSTERN_SANDBOX_MFA_SECRET"]
     );
+}
+
+/// Parse `export NAME='value'` lines.
+fn parse_exports(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(|line| {
+            let assignment = line
+                .strip_prefix("export ")
+                .unwrap_or_else(|| panic!("not an export line: {line}"));
+            let (name, quoted) = assignment.split_once('=').expect("NAME=value");
+            let value = quoted
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .expect("single-quoted");
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// One unsigned `GET` of the sandbox's admin API: (status, body).
+fn admin_get(endpoint: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let address = endpoint.strip_prefix("http://").expect("an http endpoint");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+#[test]
+fn serve_in_the_background_returns_once_ready_and_stops_on_kill() {
+    // Both streams captured, as `$(… 2>&1)` would: it still returns, since the sandbox keeps
+    // neither.
+    let started = std::time::Instant::now();
+    let out = Command::new(workspace_binary("postern-sandbox"))
+        .args(["serve", "--background"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postern-sandbox serve --background");
+    assert!(out.status.success(), "{out:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let exports = parse_exports(&String::from_utf8_lossy(&out.stdout));
+    let pid: u32 = exports["POSTERN_SANDBOX_PID"].parse().expect("a pid");
+    assert!(exports["AWS_ENDPOINT_URL"].starts_with("http://127.0.0.1:"));
+    assert!(exports.contains_key("POSTERN_SANDBOX_MFA_SECRET"));
+    let (status, body) = admin_get(&exports["AWS_ENDPOINT_URL"], "/_sandbox/clock");
+    assert_eq!(
+        status, 200,
+        "still serving once the command returned: {body}"
+    );
+    assert!(!exited(pid));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !exited(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_in_the_background_that_cannot_start_says_why_and_prints_no_exports() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let out = Command::new(workspace_binary("postern-sandbox"))
+        .args(["serve", "--background", "--port", &port])
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run postern-sandbox serve --background");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "nothing for eval: {out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("listening on 127.0.0.1:{port}")),
+        "{said}"
+    );
+    assert!(said.contains("Address already in use"), "{said}");
+    assert!(said.contains("the sandbox did not start"), "{said}");
+}
+
+/// A shell session on the demo user's developer role, attached by hand; its id.
+async fn open_a_shell(exports: &BTreeMap<String, String>) -> (String, impl Sized) {
+    let endpoint = &exports["AWS_ENDPOINT_URL"];
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                &exports["AWS_ACCESS_KEY_ID"],
+                &exports["AWS_SECRET_ACCESS_KEY"],
+                None,
+                None,
+                "serve",
+            ))
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let (status, code) = admin_get(endpoint, "/_sandbox/mfa/demo/code");
+    assert_eq!(status, 200, "{code}");
+    let role = sts
+        .assume_role()
+        .role_arn(&exports["POSTERN_SANDBOX_ROLE_ARN"])
+        .role_session_name("demo")
+        .serial_number(&exports["POSTERN_SANDBOX_MFA_SERIAL"])
+        .token_code(code.trim())
+        .send()
+        .await
+        .expect("AssumeRole with the code the sandbox shows");
+    let c = role.credentials().expect("credentials");
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_owned()),
+                None,
+                "role",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let started = ssm
+        .start_session()
+        .target(postern_e2e::instance("payments"))
+        .send()
+        .await
+        .expect("StartSession");
+    let socket = crate::session_homes::attach_raw(
+        started.stream_url().expect("url"),
+        started.token_value().expect("token"),
+    )
+    .await;
+    (started.session_id().expect("id").to_owned(), socket)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_stops_serve_and_removes_its_sessions_folders() {
+    use nix::sys::signal::Signal;
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        let tmp = postern_e2e::TempDir::new("serve-signal");
+        let tmp_path = tmp.0.display().to_string();
+        let mut served = serve_with(&[("TMPDIR", &tmp_path)]);
+        let (id, _socket) = open_a_shell(&served.exports).await;
+        let folder = tmp.join(&format!("postern-sandbox-{id}"));
+        assert!(folder.is_dir(), "the shell's folder is under TMPDIR");
+        assert!(!crate::session_homes::processes_in(&folder).is_empty());
+        let pid = i32::try_from(served.child.id()).expect("a pid");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("signal");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = served.child.try_wait().expect("status") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve still running after {signal}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(
+            !folder.exists(),
+            "{signal}: the folder is gone when serve has exited"
+        );
+        crate::session_homes::gone(&folder, std::time::Duration::from_secs(5)).await;
+    }
 }

@@ -377,6 +377,16 @@ pub struct OnTerminal {
 impl OnTerminal {
     /// Start `program args…` with exactly `env` (and nothing else of this process's environment).
     pub fn spawn(program: &std::path::Path, args: &[&str], env: &[(String, String)]) -> Self {
+        Self::spawn_in(program, args, env, None)
+    }
+
+    /// [`OnTerminal::spawn`] in the working directory `cwd` (by default, `HOME`'s).
+    pub fn spawn_in(
+        program: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+        cwd: Option<&std::path::Path>,
+    ) -> Self {
         use portable_pty::{CommandBuilder, PtySize, native_pty_system};
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -388,6 +398,9 @@ impl OnTerminal {
             .expect("a pseudo-terminal");
         let mut command = CommandBuilder::new(program);
         command.args(args);
+        if let Some(cwd) = cwd {
+            command.cwd(cwd);
+        }
         command.env_clear();
         for (key, value) in env {
             command.env(key, value);

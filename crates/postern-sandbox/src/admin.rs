@@ -11,11 +11,18 @@
 //! | `POST /_sandbox/agent` `{"pacing": true}` | make agents pace output like the real agent |
 //! | `POST /_sandbox/sessions/<id>/faults` `{…}` | inject faults ([`crate::agent::Faults`]) |
 //! | `POST /_sandbox/faults` `{…}` or `null` | faults for every session started from now on |
+//! | `GET /_sandbox/mfa/demo/code` | the code the demo user's MFA device shows at the sandbox's time, as text (`123456`) |
+//! | `GET /_sandbox/mfa/<serial>/code` | the same for any device, by its ARN (as is, or percent-encoded) |
+//!
+//! TOTP codes follow the sandbox's clock, so once the clock has moved, an authenticator (or
+//! `oathtool`) on the system clock shows other codes; the `code` call shows the one the sandbox
+//! accepts now. It is the device's display: a code already used is still shown until the next
+//! step, and still refused (each code is accepted once).
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
@@ -49,6 +56,10 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
     };
     let clock = shared.world().clock.clone();
     match (method.as_str(), path) {
+        ("GET", p) if p.starts_with("/_sandbox/mfa/") && p.ends_with("/code") => {
+            let device = &p["/_sandbox/mfa/".len()..p.len() - "/code".len()];
+            return mfa_code(shared, device);
+        }
         ("GET", "/_sandbox/clock") => {}
         ("POST", "/_sandbox/clock/advance") => {
             let Some(seconds) = body.get("seconds").and_then(Value::as_i64) else {
@@ -110,7 +121,7 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
         _ => {
             return problem(
                 StatusCode::NOT_FOUND,
-                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set, POST /_sandbox/throttle",
+                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set, GET /_sandbox/mfa/demo/code, POST /_sandbox/throttle",
             );
         }
     }
@@ -121,6 +132,83 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
     )
 }
 
+/// The code MFA device `device` (`demo`, or a serial) shows now, as a line of text.
+fn mfa_code(shared: &Shared, device: &str) -> Response {
+    let world = shared.world();
+    let serial = match device {
+        "demo" => match &world.demo {
+            Some(demo) => demo.mfa_serial.clone(),
+            None => {
+                return problem(
+                    StatusCode::NOT_FOUND,
+                    "this scenario has no [demo] user: name the device by its serial",
+                );
+            }
+        },
+        other => match percent_decode(other) {
+            Some(serial) => serial,
+            None => return problem(StatusCode::BAD_REQUEST, "the serial is not valid UTF-8"),
+        },
+    };
+    let now = world.now();
+    let Some((_, _, device)) = world.mfa_devices.get(&serial) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &format!("no MFA device {serial} (GET /_sandbox/mfa/demo/code for the demo user's)"),
+        );
+    };
+    let code = device.secret.code_at(now);
+    let mut response = (StatusCode::OK, format!("{code}\n")).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Decode `%XX` escapes (and nothing else: a `+` stays a `+`, as IAM allows it in device names).
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 fn problem(status: StatusCode, message: &str) -> Response {
     admin_json(status, json!({ "error": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn serials_decode_from_paths() {
+        assert_eq!(
+            percent_decode("arn%3Aaws%3Aiam%3A%3A210987654321%3Amfa%2Fdemo").as_deref(),
+            Some("arn:aws:iam::210987654321:mfa/demo")
+        );
+        assert_eq!(
+            percent_decode("arn:aws:iam::1:mfa/a+b%zz%4").as_deref(),
+            Some("arn:aws:iam::1:mfa/a+b%zz%4")
+        );
+        assert_eq!(percent_decode("%ff"), None);
+    }
 }

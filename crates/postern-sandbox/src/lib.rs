@@ -58,6 +58,8 @@ pub struct Builder {
     scenario: Scenario,
     port: u16,
     clock: Option<Clock>,
+    homes: Option<std::path::PathBuf>,
+    idle_timeout: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -73,14 +75,32 @@ impl Builder {
         self
     }
 
+    /// Make the folders of shell and command sessions (their HOME) under `dir` instead of the
+    /// system's temporary directory.
+    pub fn session_homes(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.homes = Some(dir.into());
+        self
+    }
+
+    /// End sessions after `timeout` without activity instead of the scenario's
+    /// `idle_timeout_minutes`.
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Bind 127.0.0.1 and serve in the background until the [`Sandbox`] is dropped.
     pub async fn start(self) -> std::io::Result<Sandbox> {
         let clock = self.clock.unwrap_or_else(Clock::system);
         let listener =
             TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))).await?;
         let address = listener.local_addr()?;
-        let world = world::World::new(&self.scenario, clock.clone(), address);
-        let shared = http::Shared::new(world);
+        let mut world = world::World::new(&self.scenario, clock.clone(), address);
+        if let Some(timeout) = self.idle_timeout {
+            world.idle_timeout = timeout;
+        }
+        let homes = self.homes.unwrap_or_else(std::env::temp_dir);
+        let shared = http::Shared::with_homes(world, homes);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Nagle off, as AWS's endpoints answer: small data-channel frames go out at once.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -104,7 +124,8 @@ impl Builder {
     }
 }
 
-/// A running sandbox. Dropping it stops the server.
+/// A running sandbox. Dropping it stops the server and ends every session; [`Sandbox::stop`]
+/// also waits for the sessions' folders to be removed.
 pub struct Sandbox {
     address: SocketAddr,
     shared: Arc<http::Shared>,
@@ -127,7 +148,36 @@ impl Sandbox {
             scenario,
             port: 0,
             clock: None,
+            homes: None,
+            idle_timeout: None,
         }
+    }
+
+    /// Stop serving, end every session (its shell or command is hung up on) and wait, at most
+    /// `limit`, until every session's folder is removed. False if some were still there.
+    pub async fn stop(mut self, limit: std::time::Duration) -> bool {
+        self.stop_now();
+        tokio::time::timeout(limit, self.shared.homes().all_removed())
+            .await
+            .is_ok()
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.shared.stop_agents();
+    }
+
+    /// The folder (HOME and working directory) of session `session_id`'s shell or command;
+    /// it exists only while the session does.
+    pub fn session_home(&self, session_id: &str) -> std::path::PathBuf {
+        self.shared.homes().path_for(session_id)
+    }
+
+    /// How many sessions' folders exist now.
+    pub fn session_homes_in_use(&self) -> usize {
+        self.shared.homes().live()
     }
 
     /// The endpoint URL every service answers on, `http://127.0.0.1:<port>`.
@@ -224,8 +274,6 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop_now();
     }
 }

@@ -18,10 +18,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve until killed. Prints shell `export` lines for the demo identity, then `ready`.
+    /// Serve on 127.0.0.1. Prints shell `export` lines for the demo identity, then `ready`.
     ///
-    /// Use it as: eval "$(postern-sandbox serve | sed '/^ready$/q')" from a script, or copy the
-    /// lines into a shell. Logs go to stderr (RUST_LOG=debug for more).
+    /// In a shell, start it in the background and take its variables with one line:
+    ///
+    ///     eval "$(postern-sandbox serve --background)"
+    ///
+    /// With --background it prints the same lines once the sandbox is ready, and
+    /// POSTERN_SANDBOX_PID, and returns while the sandbox goes on serving: kill
+    /// "$POSTERN_SANDBOX_PID" stops it. Without it, it serves in the foreground until Ctrl-C,
+    /// SIGTERM or SIGHUP (copy the lines into another shell). Stopping ends every session and
+    /// removes their folders. In the foreground, logs go to stderr (RUST_LOG=debug for more).
+    #[command(verbatim_doc_comment)]
     Serve {
         /// A scenario file (TOML); the built-in default world when absent.
         #[arg(long)]
@@ -29,6 +37,9 @@ enum Command {
         /// The port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Serve in the background: print the export lines once ready, then return.
+        #[arg(long)]
+        background: bool,
     },
     /// Print a scenario: the default world with a generated fleet of any size.
     ///
@@ -59,7 +70,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { scenario, port } => serve(scenario, port).await,
+        Command::Serve {
+            scenario,
+            port,
+            background: true,
+        } => serve_in_background(scenario, port),
+        Command::Serve {
+            scenario,
+            port,
+            background: false,
+        } => serve(scenario, port).await,
         Command::Generate { instances, seed } => {
             print!("{}", postern_sandbox::fleet::generate(instances, seed)?);
             Ok(())
@@ -99,9 +119,87 @@ async fn serve(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
     print!("{out}");
     use std::io::Write as _;
     std::io::stdout().flush().context("writing to stdout")?;
+    let signal = stop_signal().await?;
+    tracing::info!(signal, "stopping");
+    // Every session ends, its processes are hung up on, its folder removed.
+    if !sandbox.stop(std::time::Duration::from_secs(5)).await {
+        // Not eprintln!: stderr may be a pipe nobody reads any more (serve --background).
+        let _ = writeln!(
+            std::io::stderr(),
+            "postern-sandbox: some sessions' folders were still there after 5 s ({})",
+            std::env::temp_dir().display()
+        );
+    }
+    Ok(())
+}
+
+/// Wait for Ctrl-C, SIGTERM (`kill`) or SIGHUP (the terminal closed); the signal's name.
+#[cfg(unix)]
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = hangup.recv() => "SIGHUP",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> anyhow::Result<&'static str> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    drop(sandbox);
-    Ok(())
+    Ok("Ctrl-C")
+}
+
+/// `serve --background`: run `serve` as a child that outlives this process, pass its export
+/// lines on once it says `ready`, add its pid, and return. The child's stdout and stderr are
+/// pipes to this process, never this process's own, so `$(…)` (even with `2>&1`) ends when
+/// this process does; what the child says on stderr until it is ready (why it could not start)
+/// is passed on, later logs are dropped (the foreground `serve` shows them).
+fn serve_in_background(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    use std::process::{Command, Stdio};
+    let program = std::env::current_exe().context("finding the postern-sandbox program")?;
+    let mut command = Command::new(program);
+    command.arg("serve").arg("--port").arg(port.to_string());
+    if let Some(scenario) = scenario {
+        command.arg("--scenario").arg(scenario);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting postern-sandbox serve")?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        anyhow::bail!("postern-sandbox serve has no stdout or stderr");
+    };
+    let relay = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut stderr, &mut std::io::stderr());
+    });
+    let mut exports = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("reading postern-sandbox serve's output")?;
+        if line == "ready" {
+            exports.push_str(&format!(
+                "export POSTERN_SANDBOX_PID={}\n",
+                shell_quote(&child.id().to_string())
+            ));
+            let mut out = std::io::stdout().lock();
+            out.write_all(exports.as_bytes())
+                .and_then(|()| out.flush())
+                .context("writing to stdout")?;
+            // The sandbox goes on serving; this process is done.
+            return Ok(());
+        }
+        exports.push_str(&line);
+        exports.push('\n');
+    }
+    let status = child.wait().context("waiting for postern-sandbox serve")?;
+    let _ = relay.join();
+    anyhow::bail!("the sandbox did not start ({status}); its reason is above")
 }

@@ -8,11 +8,14 @@
 //! (with a token from ResumeSession) carries on where the last stopped.
 //!
 //! The agent uses postern-ssm only for framing; its reliability ([`reliable`]), its smux server
-//! ([`mux`]) and its session logic are its own. Shells run in real PTYs in a throw-away HOME; port
+//! ([`mux`]) and its session logic are its own. Shells run in real PTYs, commands in their own
+//! process group, each in a throw-away HOME ([`home`]) that goes with the session, however it ends,
+//! once its processes are gone (the sandbox stopping or being dropped ends every session); port
 //! sessions dial 127.0.0.1 (any `host` of the remote-host document is mapped to loopback). Faults
 //! ([`faults::Faults`]) are injected here, at the websocket.
 
 pub mod faults;
+pub mod home;
 pub mod mux;
 pub mod pacer;
 pub mod reliable;

@@ -3,9 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use postern_ssm::frame::{MessageType, PayloadType};
@@ -15,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::home::SessionHome;
 use super::mux::{self, MuxFrame, MuxReader};
 use super::pacer::{self, Pacer};
 use super::reliable::Reliable;
@@ -203,7 +203,9 @@ struct Agent {
     frames: u64,
     ending: Option<(String, Instant)>,
     finished: bool,
-    home: Option<PathBuf>,
+    /// The folder of a shell or command session, removed once the session is over and its
+    /// process has exited.
+    home: Option<Arc<SessionHome>>,
     pty: Option<PtyHandles>,
     tcp: Option<TcpWriter>,
     tcp_dialing: bool,
@@ -227,6 +229,14 @@ struct Agent {
 struct PtyHandles {
     master: Box<dyn portable_pty::MasterPty + Send>,
     input: std::sync::mpsc::Sender<Vec<u8>>,
+    /// Set when the session is over: the shell's watcher then hangs up on it.
+    over: Arc<AtomicBool>,
+}
+
+impl Drop for PtyHandles {
+    fn drop(&mut self) {
+        self.over.store(true, Ordering::Release);
+    }
 }
 
 fn wall_ms() -> u64 {
@@ -303,6 +313,7 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
         last_report: now,
         next_resend_check: now,
     };
+    let mut stopping = agent.shared.stopping();
     let mut tick = tokio::time::interval(if pacing {
         pacer::TICK
     } else {
@@ -333,10 +344,13 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
                 agent.drain_outbox();
             }
             _ = tick.tick() => agent.on_tick(),
+            _ = stopping.wait_for(|stopping| *stopping) => {
+                agent.close_channel("The sandbox stopped.");
+            }
         }
         agent.flush();
     }
-    agent.cleanup();
+    // Dropping the agent cleans up (as it does when the runtime drops this task).
 }
 
 async fn reserve(out: &Option<mpsc::Sender<Outbound>>) -> Option<mpsc::Permit<'_, Outbound>> {
@@ -968,39 +982,66 @@ impl Agent {
         self.finished = true;
     }
 
+    /// Make the session's folder; on failure the session ends with the reason.
+    fn make_home(&mut self, what: &str) -> Option<Arc<SessionHome>> {
+        match self.shared.homes().create(&self.session_id) {
+            Ok(home) => {
+                self.home = Some(home.clone());
+                Some(home)
+            }
+            Err(error) => {
+                self.end(&format!(
+                    "Unable to start the {what}: cannot make its folder: {error}"
+                ));
+                None
+            }
+        }
+    }
+
     fn start_shell(&mut self) {
-        let home = std::env::temp_dir().join(format!("postern-sandbox-{}", self.session_id));
-        let _ = std::fs::create_dir_all(&home);
-        self.home = Some(home.clone());
+        let Some(home) = self.make_home("shell") else {
+            return;
+        };
         let command = match &self.plan {
             Plan::Shell { command } => command.clone(),
             _ => None,
         };
-        match spawn_pty(&home, command.as_deref(), self.local_tx.clone()) {
+        match spawn_pty(home, command.as_deref(), self.local_tx.clone()) {
             Ok(handles) => self.pty = Some(handles),
             Err(why) => self.end(&format!("Unable to start the shell: {why}")),
         }
     }
 
     fn start_command(&mut self, command: &str) {
-        let home = std::env::temp_dir().join(format!("postern-sandbox-{}", self.session_id));
-        let _ = std::fs::create_dir_all(&home);
-        self.home = Some(home.clone());
+        let Some(home) = self.make_home("command") else {
+            return;
+        };
         let tx = self.local_tx.clone();
         let command = command.to_owned();
         tokio::spawn(async move {
-            let child = tokio::process::Command::new("sh")
-                .arg("-c")
+            let mut sh = tokio::process::Command::new("sh");
+            sh.arg("-c")
                 .arg(&command)
-                .current_dir(&home)
-                .env("HOME", &home)
+                .current_dir(home.path())
+                .env("HOME", home.path())
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn();
+                .kill_on_drop(true);
+            // A group of its own, so what the command starts goes with it.
+            #[cfg(unix)]
+            sh.process_group(0);
+            let child = sh.spawn();
+            // Declared after the child: dropped first, whichever way this task ends.
+            let mut group = CommandGroup {
+                leader: None,
+                _home: home,
+            };
             let mut child = match child {
-                Ok(child) => child,
+                Ok(child) => {
+                    group.leader = child.id();
+                    child
+                }
                 Err(e) => {
                     let _ = tx
                         .send(Local::StdErr(
@@ -1041,10 +1082,27 @@ impl Agent {
                     }
                 }
             });
-            let _ = out_task.await;
-            let _ = err_task.await;
-            let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
-            let _ = tx.send(Local::Exited(code)).await;
+            let ran = async {
+                let _ = out_task.await;
+                let _ = err_task.await;
+                child.wait().await
+            };
+            let status = tokio::select! {
+                status = ran => Some(status),
+                // The session is over (its agent task ended): the command goes with it.
+                () = tx.closed() => None,
+            };
+            match status {
+                Some(status) => {
+                    let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
+                    let _ = tx.send(Local::Exited(code)).await;
+                }
+                None => {
+                    let _ = child.kill().await;
+                }
+            }
+            // Only now, with the command and what it started gone, may its folder go.
+            drop(group);
         });
     }
 
@@ -1052,10 +1110,16 @@ impl Agent {
         self.pty = None;
         self.streams.clear();
         self.tcp = None;
-        if let Some(home) = self.home.take() {
-            let _ = std::fs::remove_dir_all(home);
-        }
+        self.home = None;
         self.shared.agents().remove(&self.session_id);
+    }
+}
+
+impl Drop for Agent {
+    /// However the task ends (the session's end, the sandbox stopping, the runtime dropping the
+    /// task, a panic), the session's processes are told to go and its folder follows them.
+    fn drop(&mut self) {
+        self.cleanup();
     }
 }
 
@@ -1187,8 +1251,29 @@ fn spawn_tcp(
     }
 }
 
+/// A command's process group and folder: dropping it kills what is left of the group, then
+/// removes the folder (the session is over however this is dropped).
+struct CommandGroup {
+    leader: Option<u32>,
+    /// Dropped after [`Drop::drop`] has killed the group.
+    _home: Arc<SessionHome>,
+}
+
+impl Drop for CommandGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(leader) = self.leader.and_then(|pid| i32::try_from(pid).ok()) {
+            use nix::sys::signal::{Signal, killpg};
+            let _ = killpg(nix::unistd::Pid::from_raw(leader), Signal::SIGKILL);
+        }
+    }
+}
+
+/// How often a shell's watcher looks whether the shell exited or the session is over.
+const PTY_WATCH_INTERVAL: Duration = Duration::from_millis(20);
+
 fn spawn_pty(
-    home: &std::path::Path,
+    home: Arc<SessionHome>,
     command: Option<&str>,
     tx: mpsc::Sender<Local>,
 ) -> Result<PtyHandles, String> {
@@ -1206,8 +1291,8 @@ fn spawn_pty(
         Some(command) => builder.args(["--noprofile", "--norc", "-c", command]),
         None => builder.args(["--noprofile", "--norc", "-i"]),
     }
-    builder.cwd(home);
-    builder.env("HOME", home);
+    builder.cwd(home.path());
+    builder.env("HOME", home.path());
     builder.env("TERM", "xterm-256color");
     builder.env("PS1", "sandbox$ ");
     builder.env("LANG", "C.UTF-8");
@@ -1230,26 +1315,98 @@ fn spawn_pty(
             }
         }
     });
-    std::thread::spawn(move || {
+    let output_tx = tx.clone();
+    let output = std::thread::spawn(move || {
         let mut buf = [0u8; 1024];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.blocking_send(Local::Output(buf[..n].to_vec())).is_err() {
+                    if output_tx
+                        .blocking_send(Local::Output(buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
             }
         }
-        let code = child.wait().ok().map_or(-1, |s| s.exit_code() as i32);
+    });
+    let over = Arc::new(AtomicBool::new(false));
+    let session_over = over.clone();
+    let leader = child.process_id();
+    std::thread::spawn(move || {
+        let code = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status.exit_code() as i32,
+                Ok(None) => {}
+                Err(_) => break -1,
+            }
+            if session_over.load(Ordering::Acquire) {
+                // Hang up on the shell as a closed terminal does (SIGHUP, then SIGKILL if it is
+                // still there a moment later), and wait for it to be gone.
+                let _ = child.kill();
+                break child.wait().map_or(-1, |s| s.exit_code() as i32);
+            }
+            std::thread::sleep(PTY_WATCH_INTERVAL);
+        };
+        // The jobs the shell started go with it, even those that ignore hang-ups.
+        if let Some(leader) = leader {
+            kill_session(leader);
+        }
+        drop(home);
+        // Everything the shell wrote reaches the agent before its exit does.
+        let _ = output.join();
         let _ = tx.blocking_send(Local::Exited(code));
     });
     Ok(PtyHandles {
         master: pair.master,
         input: input_tx,
+        over,
     })
 }
+
+/// Kill every process left in the terminal session whose leader was `leader` (the shell): the
+/// jobs it started, found through `/proc` (a session id is not reused while it has members).
+#[cfg(target_os = "linux")]
+fn kill_session(leader: u32) {
+    use nix::sys::signal::{Signal, kill};
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp session …`; comm may hold spaces and parentheses.
+        let session = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u32>().ok());
+        if session == Some(leader) {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Elsewhere the shell's process group stands for its session.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn kill_session(leader: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    if let Ok(leader) = i32::try_from(leader) {
+        let _ = killpg(nix::unistd::Pid::from_raw(leader), Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_session(_leader: u32) {}
 
 #[cfg(test)]
 mod tests {

@@ -49,9 +49,9 @@ fn throttle(world: &mut World, account: &str, region: &str) -> Result<(), AwsErr
         .lookups
         .entry((account.to_owned(), region.to_owned()))
         .or_default();
-    while recent.front().is_some_and(|t| now - *t >= Duration::SECOND) {
-        recent.pop_front();
-    }
+    // Calls older than a second are not recent, nor are calls "later" than now (the clock was
+    // moved back): they would hold the throttle shut until the clock caught up.
+    recent.retain(|t| *t <= now && now - *t < Duration::SECOND);
     if recent.len() >= 2 {
         return Err(AwsError::bad_request(
             "ThrottlingException",

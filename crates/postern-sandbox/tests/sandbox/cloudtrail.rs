@@ -341,4 +341,25 @@ async fn lookup_events_is_throttled_at_two_per_second() {
     // The throttle is per region.
     let other = cloudtrail(&sandbox, developer(&sandbox).await, "eu-west-1");
     other.lookup_events().send().await.expect("another region");
+
+    // Calls made "later" than a clock moved back are not recent: the throttle starts afresh
+    // rather than refusing every call until the clock catches up.
+    trail.lookup_events().send().await.expect("first again");
+    sandbox.clock().advance(time::Duration::minutes(-10));
+    trail
+        .lookup_events()
+        .send()
+        .await
+        .expect("after the clock went back");
+    trail
+        .lookup_events()
+        .send()
+        .await
+        .expect("twice in that second");
+    let err = trail
+        .lookup_events()
+        .send()
+        .await
+        .expect_err("third in the same second");
+    assert_eq!(code_and_status(&err).0, "ThrottlingException");
 }
