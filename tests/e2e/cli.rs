@@ -418,3 +418,64 @@ async fn ssh_config_maps_ids_and_names_to_the_proxy() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_one_sentence_each_cause_once_and_never_a_backtrace() {
+    let sandbox = postern_e2e::sandbox().await;
+    let mut env = role_env(&sandbox).await;
+    env.push(("RUST_BACKTRACE".into(), "full".into()));
+    env.push(("RUST_LIB_BACKTRACE".into(), "1".into()));
+    let one_sentence = |out: &std::process::Output, expected: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(stderr.matches(expected).count(), 1, "said once: {stderr}");
+        for debug in ["{ ", "kind:", "backtrace", "Backtrace", " at ", "src/"] {
+            assert!(
+                !stderr.contains(debug),
+                "no Debug dump or backtrace: {stderr}"
+            );
+        }
+    };
+    // Nothing listens on the endpoint.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut unreachable = env.clone();
+    unreachable.push((
+        "AWS_ENDPOINT_URL".into(),
+        format!("http://127.0.0.1:{closed}"),
+    ));
+    let out = postern(&unreachable, &["whoami"], b"").await;
+    one_sentence(&out, "Connection refused");
+    let out = postern(
+        &unreachable,
+        &["run", &postern_e2e::instance("payments"), "--", "true"],
+        b"",
+    )
+    .await;
+    one_sentence(&out, "Connection refused");
+    // A local port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let out = postern(
+        &env,
+        &[
+            "tunnel",
+            &postern_e2e::instance("payments"),
+            &format!("{port}:22"),
+        ],
+        b"",
+    )
+    .await;
+    one_sentence(&out, "Address already in use");
+    // The sandbox's own errors too.
+    let out = std::process::Command::new(workspace_binary("postern-sandbox"))
+        .args(["serve", "--scenario", "/nonexistent/world.toml"])
+        .env("RUST_BACKTRACE", "full")
+        .output()
+        .expect("run postern-sandbox");
+    one_sentence(&out, "No such file or directory");
+}

@@ -60,7 +60,28 @@ fn shell_quote(value: &str) -> String {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, each cause once (an error that quotes its source is not followed by
+            // it again); never a backtrace, whatever RUST_BACKTRACE says.
+            use std::io::Write as _;
+            let said = error.chain().fold(String::new(), |said, cause| {
+                let cause = cause.to_string();
+                match said.is_empty() {
+                    true => cause,
+                    false if said.contains(&cause) => said,
+                    false => format!("{said}: {cause}"),
+                }
+            });
+            let _ = writeln!(std::io::stderr(), "postern-sandbox: {said}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
