@@ -13,8 +13,6 @@ DESKTOP_BIN := target/debug/postern-desktop
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 # The tauri CLI rejects CI=1 (it wants true/false); pass it a value it accepts.
 TAURI_ENV := CI=true
-# cargo-nextest when the machine has it, cargo test otherwise.
-CARGO_TEST := $(if $(shell command -v cargo-nextest 2>/dev/null),cargo nextest run --no-fail-fast,cargo test --no-fail-fast)
 
 .PHONY: help
 help: ## List the targets
@@ -83,10 +81,12 @@ ssm-purity:
 
 # The e2e journeys run the workspace's binaries, so build them first. Everything runs with a
 # real Secret Service (a private D-Bus session with an unlocked gnome-keyring) for the keychain.
+# The pinned cargo-nextest (`.ci/deps tools` installs it) runs them, the same on every machine.
 .PHONY: test-rust
 test-rust: ui
+	.ci/deps tools
 	cargo build --workspace --bins --locked
-	.ci/with-keychain $(CARGO_TEST) --workspace --locked
+	.ci/with-keychain "$$(.ci/deps nextest)" nextest run --no-fail-fast --workspace --locked
 
 # Independent clients against the sandbox: the AWS CLI v1 and boto3 (raw responses checked
 # against the botocore models), and the STS/EC2 happy paths on moto as well; botocore reading
