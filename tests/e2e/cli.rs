@@ -295,19 +295,14 @@ async fn tunnel_forwards_a_local_port_until_interrupted() {
     let sandbox = postern_e2e::sandbox().await;
     let env = role_env(&sandbox).await;
     let echo = postern_e2e::echo_server().await;
-    let mut child = tokio::process::Command::new(workspace_binary("postern"))
-        .args([
+    let mut child = postern_e2e::spawn_postern(
+        &env,
+        &[
             "tunnel",
             &postern_e2e::instance("payments"),
             &format!("0:{echo}"),
-        ])
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run postern tunnel");
+        ],
+    );
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
     let address = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use postern_e2e::{
     DEVELOPER, OnTerminal, active_sessions, instance, processes_gone, role_credentials, role_env,
-    sandbox, ssm_access, workspace_binary,
+    sandbox, spawn_postern, ssm_access, workspace_binary,
 };
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -27,21 +27,6 @@ fn kill(pid: u32, signal: &str) {
         .status()
         .expect("kill");
     assert!(status.success(), "kill -{signal} {pid}");
-}
-
-/// Start `postern args…` with piped stdio.
-fn spawn(env: &[(String, String)], args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(workspace_binary("postern"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run postern")
 }
 
 /// Read `stdout` until it holds `needle`.
@@ -76,24 +61,24 @@ async fn finish(child: tokio::process::Child) -> (Option<i32>, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_signal_ends_a_run_its_session_and_the_remote_command() {
-    let sandbox = sandbox().await;
-    let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
-    let target = instance("payments");
+/// Start a command with `start` (given a unique `sleep` for the remote side to run) until it
+/// prints `ready`, then stop it with each signal in turn: it exits with the signal's code and
+/// its summary, DescribeSessions lists nothing active, and the remote `sleep` is gone.
+async fn every_signal_ends(
+    sandbox: &postern_sandbox::Sandbox,
+    tag: u32,
+    start: impl Fn(&str) -> tokio::process::Child,
+    ready: &str,
+) {
+    let access = ssm_access(sandbox, role_credentials(sandbox, DEVELOPER, "demo").await);
     for (index, (signal, code)) in SIGNALS.into_iter().enumerate() {
-        let sleep = unique_sleep(index as u32);
-        let line = format!("echo ready; exec {sleep}");
-        let mut child = spawn(&env, &["run", &target, "--", &line]);
+        let sleep = unique_sleep(tag + index as u32);
+        let mut child = start(&sleep);
         let mut stdout = child.stdout.take().expect("stdout");
-        read_until(&mut stdout, "ready").await;
+        read_until(&mut stdout, ready).await;
         assert!(
             postern_e2e::process_running(&sleep),
-            "the remote command runs"
+            "the remote side runs it"
         );
         kill(child.id().expect("pid"), signal);
         let (exit, stderr) = finish(child).await;
@@ -109,53 +94,43 @@ async fn every_signal_ends_a_run_its_session_and_the_remote_command() {
         );
         assert!(
             processes_gone(&sleep, 5),
-            "SIG{signal}: the remote command is gone"
+            "SIG{signal}: the remote process is gone"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_signal_ends_a_run_its_session_and_the_remote_command() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let target = instance("payments");
+    let start = |sleep: &str| {
+        spawn_postern(
+            &env,
+            &["run", &target, "--", &format!("echo ready; exec {sleep}")],
+        )
+    };
+    every_signal_ends(&sandbox, 0, start, "ready").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_signal_ends_a_piped_shell_its_session_and_the_remote_shell() {
     let sandbox = sandbox().await;
     let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
     let target = instance("search");
-    for (index, (signal, code)) in SIGNALS.into_iter().enumerate() {
-        let sleep = unique_sleep(10 + index as u32);
-        let mut child = spawn(&env, &["shell", &target]);
+    let start = |sleep: &str| {
+        let mut child = spawn_postern(&env, &["shell", &target]);
+        // The terminal echoes the line; `re''ady` is only `ready` once the shell ran it. Stdin
+        // stays open (the shell would end at the end of input).
+        let line = format!("echo re''ady; {sleep}\n");
         let mut stdin = child.stdin.take().expect("stdin");
-        // The terminal echoes the line; `re''ady` is only `ready` once the shell ran it.
-        stdin
-            .write_all(format!("echo re''ady; {sleep}\n").as_bytes())
-            .await
-            .expect("write");
-        let mut stdout = child.stdout.take().expect("stdout");
-        read_until(&mut stdout, "ready\r\n").await;
-        assert!(
-            postern_e2e::process_running(&sleep),
-            "the remote shell runs it"
-        );
-        kill(child.id().expect("pid"), signal);
-        let (exit, stderr) = finish(child).await;
-        assert_eq!(exit, Some(code), "SIG{signal}: {stderr}");
-        assert!(
-            stderr.contains(" terminated."),
-            "SIG{signal} summary: {stderr}"
-        );
-        assert_eq!(
-            active_sessions(&access).await,
-            Vec::<String>::new(),
-            "SIG{signal}"
-        );
-        assert!(
-            processes_gone(&sleep, 5),
-            "SIG{signal}: the remote shell is gone"
-        );
-        drop(stdin);
-    }
+        tokio::spawn(async move {
+            stdin.write_all(line.as_bytes()).await.expect("write");
+            std::future::pending::<()>().await;
+        });
+        child
+    };
+    every_signal_ends(&sandbox, 10, start, "ready\r\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,7 +169,7 @@ async fn every_signal_closes_a_pool_of_four_tunnel_sessions_on_aws() {
     let echo = postern_e2e::echo_server().await;
     let target = instance("payments");
     for (signal, _) in SIGNALS {
-        let mut child = spawn(
+        let mut child = spawn_postern(
             &env,
             &["tunnel", &target, &format!("0:{echo}"), "--pool", "4"],
         );

@@ -4,35 +4,8 @@
 use std::time::Duration;
 
 use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions, SessionRequest};
-use postern_e2e::{DEVELOPER, instance, role_credentials, sandbox, ssm_access};
+use postern_e2e::{DEVELOPER, instance, output_until, role_credentials, sandbox, ssm_access};
 use tokio::sync::mpsc::Receiver;
-
-/// Read output until it contains `needle` (or fail after a while), returning everything read.
-async fn until(events: &mut Receiver<SessionEvent>, needle: &str) -> String {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
-        while let Some(event) = events.recv().await {
-            match event {
-                SessionEvent::Output(bytes) => {
-                    seen.extend_from_slice(&bytes);
-                    if String::from_utf8_lossy(&seen).contains(needle) {
-                        return true;
-                    }
-                }
-                SessionEvent::Ended(end) => panic!("ended while waiting for {needle:?}: {end:?}"),
-                _ => {}
-            }
-        }
-        false
-    })
-    .await;
-    let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(
-        matches!(found, Ok(true)),
-        "never saw {needle:?} in {text:?}"
-    );
-    text
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shell_round_trip_resize_interrupt_and_utf8() {
@@ -51,21 +24,21 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     .expect("opens");
     assert!(shell.id().starts_with("demo-"));
     let (mut events, writer, id) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
 
     writer.send(b"echo $((6*7))\r".to_vec()).await;
-    until(&mut events, "42").await;
+    output_until(&mut events, "42").await;
 
     writer.resize(132, 43).await;
     writer.send(b"stty size\r".to_vec()).await;
-    until(&mut events, "43 132").await;
+    output_until(&mut events, "43 132").await;
 
     // Ctrl-C interrupts `sleep` but not the session.
     writer.send(b"sleep 30; echo slept\r".to_vec()).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     writer.send(vec![0x03]).await;
     writer.send(b"echo still $((40+2))\r".to_vec()).await;
-    let text = until(&mut events, "still 42\r\n").await;
+    let text = output_until(&mut events, "still 42\r\n").await;
     assert!(
         text.contains("^C"),
         "the interrupt reached the pty: {text:?}"
@@ -76,14 +49,14 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     writer
         .send("echo 'snowman ☃ crab 🦀 ünïcødé'\r".as_bytes().to_vec())
         .await;
-    until(&mut events, "snowman ☃ crab 🦀 ünïcødé\r\n").await;
+    output_until(&mut events, "snowman ☃ crab 🦀 ünïcødé\r\n").await;
     // A character split between two input messages reaches the shell whole.
     let crab = "🦀".as_bytes();
     writer.send(b"echo split-".to_vec()).await;
     writer.send(crab[..2].to_vec()).await;
     writer.send(crab[2..].to_vec()).await;
     writer.send(b"-done\r".to_vec()).await;
-    until(&mut events, "split-🦀-done\r\n").await;
+    output_until(&mut events, "split-🦀-done\r\n").await;
     // Output whose characters the agent cuts between messages comes out whole and in order.
     sandbox.set_faults(
         &id,
@@ -148,7 +121,7 @@ async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
     .await
     .expect("opens");
     let (mut events, writer, _) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     // Resize and type at once, as a terminal does when its window is dragged: each `stty size`
     // must see the size given just before it (resizes travel on their own queue).
     for step in 0..12u32 {
@@ -157,7 +130,7 @@ async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
         writer
             .send(format!("stty size # step {step}\r").into_bytes())
             .await;
-        until(&mut events, &format!("{rows} {cols}\r\n")).await;
+        output_until(&mut events, &format!("{rows} {cols}\r\n")).await;
     }
     writer.close().await;
 }
@@ -177,7 +150,7 @@ async fn a_shell_that_exits_ends_the_session_normally() {
     .await
     .expect("opens");
     let (mut events, writer, _) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     writer.send(b"exit 3\r".to_vec()).await;
     let end = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
@@ -236,17 +209,9 @@ async fn unreachable_targets_fail_with_the_aws_reason() {
 
 /// Wait for the session's end (or fail after `limit`).
 async fn the_end(events: &mut Receiver<SessionEvent>, limit: Duration) -> SessionEnd {
-    tokio::time::timeout(limit, async {
-        loop {
-            match events.recv().await {
-                Some(SessionEvent::Ended(end)) => return end,
-                Some(_) => {}
-                None => panic!("the driver stopped without an end"),
-            }
-        }
-    })
-    .await
-    .expect("the session ended in time")
+    session::wait_for_end(events, limit)
+        .await
+        .expect("the session ended in time")
 }
 
 /// Type a line every 100 ms, so frames keep flowing until a fault strikes.
@@ -304,7 +269,7 @@ async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect()
     .await
     .expect("opens");
     let (mut events, writer, id) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     for n in 1..=20 {
         writer
             .send(format!("echo line $(({n}*1000))\r").into_bytes())
@@ -500,7 +465,7 @@ async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
     .expect("opens");
     let id = shell.id().to_owned();
     let (mut events, writer, _) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     let typist = writer.clone();
     let typing = tokio::spawn(async move {
         let line = format!(": {}\r", "x".repeat(96)).into_bytes();
@@ -543,7 +508,7 @@ async fn a_closed_session_is_terminated_on_the_service() {
     .expect("opens");
     let id = shell.id().to_owned();
     let (mut events, writer, _) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     assert!(still_active(&access, &id).await, "listed while open");
     assert_eq!(
         sandbox.signed_upgrades(&id),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions, SessionRequest};
-use postern_e2e::{DEVELOPER, TempDir, instance, role_credentials, ssm_access};
+use postern_e2e::{DEVELOPER, TempDir, instance, output_until, role_credentials, ssm_access};
 use postern_sandbox::{Sandbox, Scenario};
 use tokio::sync::mpsc::Receiver;
 
@@ -65,45 +65,10 @@ pub(crate) async fn gone(folder: &Path, limit: Duration) {
     }
 }
 
-/// Read output until it contains `needle`.
-async fn until(events: &mut Receiver<SessionEvent>, needle: &str) -> String {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
-        while let Some(event) = events.recv().await {
-            match event {
-                SessionEvent::Output(bytes) => {
-                    seen.extend_from_slice(&bytes);
-                    if String::from_utf8_lossy(&seen).contains(needle) {
-                        return true;
-                    }
-                }
-                SessionEvent::Ended(end) => panic!("ended while waiting for {needle:?}: {end:?}"),
-                _ => {}
-            }
-        }
-        false
-    })
-    .await;
-    let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(
-        matches!(found, Ok(true)),
-        "never saw {needle:?} in {text:?}"
-    );
-    text
-}
-
 async fn the_end(events: &mut Receiver<SessionEvent>) -> SessionEnd {
-    tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match events.recv().await {
-                Some(SessionEvent::Ended(end)) => return end,
-                Some(_) => {}
-                None => panic!("the driver stopped without an end"),
-            }
-        }
-    })
-    .await
-    .expect("the session ended in time")
+    session::wait_for_end(events, Duration::from_secs(15))
+        .await
+        .expect("the session ended in time")
 }
 
 /// Open a shell, wait for its prompt, and check its folder is there with the shell in it.
@@ -124,11 +89,11 @@ async fn a_shell(
     .await
     .expect("opens");
     let (mut events, writer, id) = shell.split();
-    until(&mut events, "sandbox$ ").await;
+    output_until(&mut events, "sandbox$ ").await;
     let folder = sandbox.session_home(&id);
     // Something for the removal to get past: a file, and the history bash writes on its way out.
     writer.send(b"touch made-here; pwd\r".to_vec()).await;
-    until(&mut events, &folder.display().to_string()).await;
+    output_until(&mut events, &folder.display().to_string()).await;
     assert!(
         folder.join("made-here").exists(),
         "the shell works in its folder"
@@ -158,7 +123,7 @@ async fn a_long_command(
     .await
     .expect("opens");
     let (mut events, writer, id) = command.split();
-    until(&mut events, "started").await;
+    output_until(&mut events, "started").await;
     let folder = sandbox.session_home(&id);
     assert!(folder.join("made-here").exists());
     assert!(!processes_in(&folder).is_empty(), "sleep runs in it");
@@ -191,7 +156,7 @@ async fn a_shell_or_command_that_exits_leaves_no_folder() {
     let id = command.id().to_owned();
     let (mut events, _writer, _) = command.split();
     let folder = sandbox.session_home(&id);
-    until(&mut events, &folder.display().to_string()).await;
+    output_until(&mut events, &folder.display().to_string()).await;
     the_end(&mut events).await;
     gone(&folder, Duration::from_secs(10)).await;
     assert_eq!(sandbox.session_homes_in_use(), 0);
@@ -211,7 +176,7 @@ async fn terminate_session_ends_the_processes_and_removes_the_folders() {
     shell_writer
         .send(b"trap '' HUP; sleep 600 & echo hangups-ignored; sleep 600\r".to_vec())
         .await;
-    until(&mut shell_events, "hangups-ignored\r\n").await;
+    output_until(&mut shell_events, "hangups-ignored\r\n").await;
     tokio::time::timeout(Duration::from_secs(10), async {
         while processes_in(&shell_folder).len() < 3 {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -618,7 +618,20 @@ pub async fn postern(
     stdin: &[u8],
 ) -> std::process::Output {
     use tokio::io::AsyncWriteExt as _;
-    let mut child = tokio::process::Command::new(workspace_binary("postern"))
+    let mut child = spawn_postern(env, args);
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("write stdin");
+    drop(input);
+    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("postern finished in time")
+        .expect("postern ran")
+}
+
+/// Start `postern args…` with exactly `env` (and PATH), its stdin, stdout and stderr piped;
+/// killed when dropped.
+pub fn spawn_postern(env: &[(String, String)], args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(workspace_binary("postern"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -628,14 +641,7 @@ pub async fn postern(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("run postern");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).await.expect("write stdin");
-    drop(input);
-    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("postern finished in time")
-        .expect("postern ran")
+        .expect("run postern")
 }
 
 /// The ids of the sessions DescribeSessions lists as active.
@@ -673,4 +679,35 @@ pub fn processes_gone(marker: &str, seconds: u64) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     true
+}
+
+/// Read output until it contains `needle` (or fail after a while), returning everything read.
+pub async fn output_until(
+    events: &mut tokio::sync::mpsc::Receiver<postern_core::session::SessionEvent>,
+    needle: &str,
+) -> String {
+    use postern_core::session::SessionEvent;
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        while let Some(event) = events.recv().await {
+            match event {
+                SessionEvent::Output(bytes) => {
+                    seen.extend_from_slice(&bytes);
+                    if String::from_utf8_lossy(&seen).contains(needle) {
+                        return true;
+                    }
+                }
+                SessionEvent::Ended(end) => panic!("ended while waiting for {needle:?}: {end:?}"),
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        matches!(found, Ok(true)),
+        "never saw {needle:?} in {text:?}"
+    );
+    text
 }
