@@ -521,9 +521,13 @@ async fn a_closed_session_is_terminated_on_the_service() {
     assert!(!still_active(&access, &id).await, "gone once closed");
 }
 
-/// Open the data channel of a started session by hand with `token`; the first thing the agent
-/// does: a frame (admitted) or a close with its reason (refused).
-async fn open_data_channel(stream_url: &str, token: &str) -> Result<(), String> {
+/// A websocket to a started session's data channel, opened by hand with `token`.
+pub(crate) type RawChannel =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Open the data channel of a started session by hand with `token`: the socket, and the first
+/// thing the agent does, a frame (admitted) or a close with its reason (refused).
+pub(crate) async fn dial_raw(stream_url: &str, token: &str) -> (RawChannel, Result<(), String>) {
     use futures_util::{SinkExt as _, StreamExt as _};
     use tokio_tungstenite::tungstenite::Message;
     let (mut socket, _) = tokio_tungstenite::connect_async(stream_url)
@@ -543,13 +547,18 @@ async fn open_data_channel(stream_url: &str, token: &str) -> Result<(), String> 
     let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
         .await
         .expect("the agent answers");
-    match first {
+    let admitted = match first {
         Some(Ok(Message::Binary(_))) => Ok(()),
         Some(Ok(Message::Close(frame))) => {
             Err(frame.map(|f| f.reason.to_string()).unwrap_or_default())
         }
         other => Err(format!("{other:?}")),
-    }
+    };
+    (socket, admitted)
+}
+
+async fn open_data_channel(stream_url: &str, token: &str) -> Result<(), String> {
+    dial_raw(stream_url, token).await.1
 }
 
 #[tokio::test(flavor = "multi_thread")]

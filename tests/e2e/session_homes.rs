@@ -202,30 +202,9 @@ async fn terminate_session_ends_the_processes_and_removes_the_folders() {
 
 /// Open a session's data channel by hand, as a client would, and wait for the agent's first
 /// frame: the shell's prompt.
-pub(crate) async fn attach_raw(
-    stream_url: &str,
-    token: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio_tungstenite::tungstenite::Message;
-    let (mut socket, _) = tokio_tungstenite::connect_async(stream_url)
-        .await
-        .expect("the stream URL answers");
-    let open = serde_json::json!({
-        "MessageSchemaVersion": "1.0",
-        "RequestId": "00000000-0000-4000-8000-000000000000",
-        "TokenValue": token,
-        "ClientId": "00000000-0000-4000-8000-000000000001",
-        "ClientVersion": "1.2.694.0",
-    });
-    socket
-        .send(Message::Text(open.to_string().into()))
-        .await
-        .expect("send OpenDataChannel");
-    let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
-        .await
-        .expect("the agent answers");
-    assert!(matches!(first, Some(Ok(Message::Binary(_)))), "{first:?}");
+pub(crate) async fn attach_raw(stream_url: &str, token: &str) -> crate::session::RawChannel {
+    let (socket, admitted) = crate::session::dial_raw(stream_url, token).await;
+    assert_eq!(admitted, Ok(()), "the agent admits the token");
     socket
 }
 
