@@ -126,6 +126,15 @@ soak: ui ## Long-running checks (64 MiB tunnels in both port modes and under fau
 	cargo build --workspace --bins --locked
 	.ci/with-keychain cargo test --locked -p postern-e2e --test e2e soak_ -- --ignored --nocapture --test-threads=1
 
+# The Rust tests RUNS times (default 20), two runs at a time, with stress-ng keeping the CPUs
+# busy: how often each test failed. One failure is a bug to find, never a reason to retry.
+.PHONY: stress
+RUNS ?= 20
+stress: ui ## Run the Rust tests RUNS times, two at a time, on busy CPUs, and count failures
+	.ci/deps tools stress
+	cargo build --workspace --bins --locked
+	.ci/stress $(RUNS)
+
 .PHONY: fuzz
 FUZZ_CASES ?= 300000
 fuzz: ## Long randomized runs of the parsers that face the network (FUZZ_CASES=N)

@@ -77,7 +77,7 @@ async fn every_signal_ends(
         let mut stdout = child.stdout.take().expect("stdout");
         read_until(&mut stdout, ready).await;
         assert!(
-            postern_e2e::process_running(&sleep),
+            postern_e2e::process_appears(&sleep, 10),
             "the remote side runs it"
         );
         kill(child.id().expect("pid"), signal);
@@ -150,7 +150,7 @@ async fn closing_the_terminal_window_ends_an_interactive_shell_on_aws() {
     terminal.wait_for("sandbox$ ", 20);
     terminal.type_text(&format!("echo re''ady; {sleep}\r"));
     terminal.wait_for("ready\r\n", 20);
-    assert!(postern_e2e::process_running(&sleep));
+    assert!(postern_e2e::process_appears(&sleep, 10));
     // The window closes: the terminal hangs up, and the kernel sends Postern SIGHUP.
     let exit = terminal.hang_up(15);
     assert_eq!(exit, 129);

@@ -208,6 +208,14 @@ fn serve_in_the_background_returns_once_ready_and_stops_on_kill() {
         "still serving once the command returned: {body}"
     );
     assert!(!exited(pid));
+    // A process group of its own: Ctrl-C at the prompt goes to the shell's foreground group,
+    // not to the sandbox.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("its /proc entry");
+    let group = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+        .expect("a process group in /proc/PID/stat");
+    assert_eq!(group, pid.to_string(), "it leads its own process group");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),

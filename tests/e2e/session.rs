@@ -653,3 +653,46 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
         .await
         .expect("TerminateSession");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_first_upgrade_fails_at_once_with_the_reason_and_ends_the_session() {
+    let sandbox = sandbox().await;
+    let credentials = role_credentials(&sandbox, DEVELOPER, "demo").await;
+    // StartSession goes through; the websocket upgrade is signed with a wrong secret, which
+    // the service refuses with 403: not a network drop to resume from.
+    let mut access = ssm_access(&sandbox, credentials.clone());
+    let forged = aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        "not-the-secret-access-key-of-this-role",
+        credentials.session_token().map(str::to_owned),
+        None,
+        "forged",
+    );
+    access.credentials =
+        Some(aws_credential_types::provider::SharedCredentialsProvider::new(forged));
+    let shell = session::open(
+        &access,
+        SessionRequest::shell(&instance("payments")),
+        SessionOptions::default(),
+    )
+    .await
+    .expect("StartSession itself is allowed");
+    let (mut events, _writer, id) = shell.split();
+    let end = the_end(&mut events, Duration::from_secs(20)).await;
+    match end {
+        SessionEnd::Failed(reason) => assert!(
+            reason.contains("refused the data channel (HTTP 403)") && reason.contains("signature"),
+            "{reason}"
+        ),
+        other => panic!("expected a failure with the reason, got {other:?}"),
+    }
+    assert_eq!(
+        sandbox.refused_upgrades(&id),
+        1,
+        "dialled once, not resumed"
+    );
+    assert!(
+        !still_active(&access, &id).await,
+        "terminated on the service"
+    );
+}

@@ -659,20 +659,33 @@ pub async fn active_sessions(access: &SsmAccess) -> Vec<String> {
         .collect()
 }
 
-/// Whether a process whose command line contains `marker` runs on this machine (the sandbox's
-/// "remote" processes are local ones).
-pub fn process_running(marker: &str) -> bool {
+/// Whether a process whose command line starts with `command` runs on this machine (the
+/// sandbox's "remote" processes are local ones; a program that merely has `command` among its
+/// arguments, like the `postern run` that started it, does not count).
+pub fn process_running(command: &str) -> bool {
     std::process::Command::new("pgrep")
-        .args(["-f", marker])
+        .args(["-f", &format!("^{command}")])
         .output()
         .map(|out| out.status.success())
         .unwrap_or(false)
 }
 
-/// Wait up to `seconds` for no process with `marker` in its command line to be left.
-pub fn processes_gone(marker: &str, seconds: u64) -> bool {
+/// Wait up to `seconds` for a process whose command line starts with `command` to run.
+pub fn process_appears(command: &str, seconds: u64) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    while process_running(marker) {
+    while !process_running(command) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+/// Wait up to `seconds` for no process whose command line starts with `command` to be left.
+pub fn processes_gone(command: &str, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while process_running(command) {
         if std::time::Instant::now() > deadline {
             return false;
         }

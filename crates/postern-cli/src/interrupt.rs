@@ -93,3 +93,28 @@ pub(crate) fn say(line: &str) {
     let _ = writeln!(stderr, "{line}");
     let _ = stderr.flush();
 }
+
+/// What became of an open (StartSession, a tunnel's pool) raced against the signals.
+pub(crate) enum Opened<T> {
+    /// It opened.
+    Yes(T),
+    /// A signal came first; what the open still made in the moments after it (to close).
+    Stopped(Interrupt, Option<T>),
+}
+
+/// Run `open` unless a signal comes first (Ctrl-C during a slow start or an MFA prompt must
+/// work). After a signal, the open gets [`postern_core::session::CLOSE_LIMIT`] to finish, so
+/// that a session it started can be closed by the caller rather than left open on AWS.
+pub(crate) async fn open_unless_stopped<T, E>(
+    interrupts: &mut Interrupts,
+    open: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Opened<T>, E> {
+    tokio::pin!(open);
+    tokio::select! {
+        opened = &mut open => opened.map(Opened::Yes),
+        signal = interrupts.next() => {
+            let late = tokio::time::timeout(postern_core::session::CLOSE_LIMIT, open).await;
+            Ok(Opened::Stopped(signal, late.ok().and_then(Result::ok)))
+        }
+    }
+}

@@ -187,12 +187,12 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
         Command::Shell { instance, command } => {
             let access = access().await?;
             let done = shell::shell(&access.ssm(), &instance, command.as_deref()).await;
-            explain_refusal(&access, &instance, done).await
+            explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::Run { instance, command } => {
             let access = access().await?;
             let done = shell::run(&access.ssm(), &instance, &command).await;
-            explain_refusal(&access, &instance, done).await
+            explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::Tunnel {
             instance,
@@ -204,12 +204,12 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
             let access = access().await?;
             let done =
                 tunnel::tunnel(&access.ssm(), &instance, &ports, host.as_deref(), pool).await;
-            explain_refusal(&access, &instance, done).await
+            explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::SshProxy { instance, port } => {
             let access = access().await?;
             let done = ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await;
-            explain_refusal(&access, &instance, done).await
+            explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::SshConfig => {
             ssh::config(
@@ -240,6 +240,7 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
 /// When Session Manager refused an instance, look it up: say so when it is in another region or
 /// nowhere, rather than sending the user to IAM.
 async fn explain_refusal(
+    resolver: &Resolver,
     access: &AwsAccess,
     target: &str,
     done: anyhow::Result<u8>,
@@ -256,7 +257,8 @@ async fn explain_refusal(
             Err(error) => return Err(error),
         },
     };
-    let explained = inventory::explain_refusal(access, target, refusal, &[]).await;
+    let regions = resolver.profile_regions();
+    let explained = inventory::explain_refusal(access, target, refusal, &regions).await;
     if let SessionError::InOtherRegion { found, .. } = &explained
         && let Some(region) = found.first()
     {

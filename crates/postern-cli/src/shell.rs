@@ -8,7 +8,7 @@ use postern_core::session::{
 };
 use tokio::io::AsyncReadExt as _;
 
-use crate::interrupt::{Interrupt, Interrupts, say};
+use crate::interrupt::{Interrupt, Interrupts, Opened, open_unless_stopped, say};
 
 /// Puts the terminal in raw mode (keystrokes, Ctrl-C and Ctrl-Z go to the remote shell, the
 /// remote pty echoes) and restores it when dropped.
@@ -83,7 +83,11 @@ pub(crate) async fn shell(
         None => SessionRequest::shell(instance),
     };
     let mut interrupts = Interrupts::install()?;
-    let session = session::open(access, request, SessionOptions::default()).await?;
+    let opening = session::open(access, request, SessionOptions::default());
+    let session = match open_unless_stopped(&mut interrupts, opening).await? {
+        Opened::Yes(session) => session,
+        Opened::Stopped(signal, late) => return Ok(stopped_while_opening(signal, late).await),
+    };
     let (mut events, writer, id) = session.split();
     let interactive = std::io::stdin().is_terminal();
     let raw = if interactive {
@@ -96,10 +100,12 @@ pub(crate) async fn shell(
         None => b"exit\n",
     };
     let mut eof_rx = forward_stdin(&writer, interactive, end_of_input);
-    // Terminal size: sent at start and whenever it changes (checked twice a second).
+    // Terminal size: sent at start and as soon as the window changes (SIGWINCH; checked twice a
+    // second too, where there is no such signal).
     if std::io::stdout().is_terminal() {
         let sizes = writer.clone();
         tokio::spawn(async move {
+            let mut resized = window_changes();
             let mut last = None;
             loop {
                 if let Ok((cols, rows)) = crossterm::terminal::size()
@@ -110,7 +116,16 @@ pub(crate) async fn shell(
                         return;
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                let tick = tokio::time::sleep(Duration::from_millis(500));
+                match resized.as_mut() {
+                    Some(signal) => {
+                        tokio::select! {
+                            _ = signal.recv() => {}
+                            () = tick => {}
+                        }
+                    }
+                    None => tick.await,
+                }
             }
         });
     }
@@ -182,8 +197,47 @@ pub(crate) async fn shell(
     }
 }
 
+/// A signal came while the session was being opened: close what was opened, if anything, and
+/// say so; the exit code.
+pub(crate) async fn stopped_while_opening(signal: Interrupt, late: Option<session::Session>) -> u8 {
+    match late {
+        Some(session) => {
+            let (mut events, writer, id) = session.split();
+            let end = session::close_and_wait(&writer, &mut events).await;
+            say_stopped(&id, signal, end.as_ref());
+        }
+        None => say(&format!(
+            "postern: {} before the session started.",
+            signal.name()
+        )),
+    }
+    signal.exit_code()
+}
+
+/// The terminal's window-change signal, where there is one.
+#[cfg(unix)]
+fn window_changes() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
+}
+
+#[cfg(not(unix))]
+fn window_changes() -> Option<NoSignal> {
+    None
+}
+
+/// Where there is no window-change signal.
+#[cfg(not(unix))]
+struct NoSignal;
+
+#[cfg(not(unix))]
+impl NoSignal {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
+}
+
 /// The summary after a signal: whether the session is known to be over on the service.
-fn say_stopped(id: &str, signal: Interrupt, end: Option<&SessionEnd>) {
+pub(crate) fn say_stopped(id: &str, signal: Interrupt, end: Option<&SessionEnd>) {
     let outcome = match end {
         Some(SessionEnd::ClosedByUser) => "terminated",
         Some(SessionEnd::Closed(_)) => "ended",
@@ -283,12 +337,15 @@ pub(crate) async fn run(
         );
     }
     let mut interrupts = Interrupts::install()?;
-    let session = session::open(
+    let opening = session::open(
         access,
         SessionRequest::command(instance, &line),
         SessionOptions::default(),
-    )
-    .await?;
+    );
+    let session = match open_unless_stopped(&mut interrupts, opening).await? {
+        Opened::Yes(session) => session,
+        Opened::Stopped(signal, late) => return Ok(stopped_while_opening(signal, late).await),
+    };
     let (mut events, writer, id) = session.split();
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();

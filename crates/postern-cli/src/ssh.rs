@@ -8,7 +8,8 @@ use postern_core::session::{
 };
 use tokio::io::AsyncReadExt as _;
 
-use crate::interrupt::Interrupts;
+use crate::interrupt::{Interrupt, Interrupts, Opened, open_unless_stopped};
+use crate::shell::{say_stopped, stopped_while_opening};
 
 /// Carry an SSH connection over AWS-StartSSHSession: stdin to the instance's SSH port, its bytes
 /// to stdout. ssh runs this as its ProxyCommand and speaks SSH through it.
@@ -21,12 +22,15 @@ pub(crate) async fn proxy(
     let instance = inventory::resolve(ec2, target).await?;
     // ssh ends its ProxyCommand with SIGHUP when it exits.
     let mut interrupts = Interrupts::install()?;
-    let session = session::open(
+    let opening = session::open(
         access,
         SessionRequest::ssh(&instance, port),
         SessionOptions::default(),
-    )
-    .await?;
+    );
+    let session = match open_unless_stopped(&mut interrupts, opening).await? {
+        Opened::Yes(session) => session,
+        Opened::Stopped(signal, late) => return Ok(stopped_while_opening(signal, late).await),
+    };
     let (mut events, writer, id) = session.split();
     let input = writer.clone();
     let (eof_tx, mut eof_rx) = tokio::sync::oneshot::channel::<()>();
@@ -61,7 +65,14 @@ pub(crate) async fn proxy(
             },
             // ssh closed its end: the connection is over.
             _ = &mut eof_rx => break session::close_and_wait(&writer, &mut events).await,
-            _ = interrupts.next() => break session::close_and_wait(&writer, &mut events).await,
+            signal = interrupts.next() => {
+                let end = session::close_and_wait(&writer, &mut events).await;
+                // ssh ends its ProxyCommand with SIGHUP as it exits: nothing to say then.
+                if signal != Interrupt::Hup {
+                    say_stopped(&id, signal, end.as_ref());
+                }
+                return Ok(signal.exit_code());
+            }
         }
     };
     match end {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use postern_core::session::{PortMode, SessionOptions, SsmAccess};
 use postern_core::tunnel::{self, TunnelSpec};
 
-use crate::interrupt::{Interrupts, say};
+use crate::interrupt::{Interrupts, Opened, open_unless_stopped, say};
 
 /// Parse `<local>:<remote>` (the local port may be 0 for any free port).
 pub(crate) fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
@@ -61,7 +61,20 @@ pub(crate) async fn tunnel(
         pool,
     };
     let mut interrupts = Interrupts::install()?;
-    let tunnel = tunnel::open(access, spec, SessionOptions::default()).await?;
+    let opening = tunnel::open(access, spec, SessionOptions::default());
+    let tunnel = match open_unless_stopped(&mut interrupts, opening).await? {
+        Opened::Yes(tunnel) => tunnel,
+        Opened::Stopped(signal, late) => {
+            if let Some(tunnel) = late {
+                let _ = tunnel.close().await;
+            }
+            say(&format!(
+                "postern: {} before the tunnel opened.",
+                signal.name()
+            ));
+            return Ok(signal.exit_code());
+        }
+    };
     let to = match host {
         Some(host) => format!("{host}:{remote} through {instance}"),
         None => format!("{instance}:{remote}"),
@@ -83,10 +96,16 @@ pub(crate) async fn tunnel(
         stats.bytes_down.load(Ordering::Relaxed),
         stats.connections.load(Ordering::Relaxed),
     );
-    tunnel.close().await;
+    let unconfirmed = tunnel.close().await;
     say(&format!(
         "Closed: {connections} connections, {up} bytes sent, {down} bytes received."
     ));
+    if unconfirmed > 0 {
+        say(&format!(
+            "postern: warning: AWS did not confirm that {unconfirmed} of the tunnel's sessions ended; they end after the account's idle timeout"
+        ));
+        return Ok(1);
+    }
     Ok(0)
 }
 

@@ -73,13 +73,13 @@ impl AwsAccess {
         aws_sdk_ssm::config::IdentityCache::no_cache()
     }
 
-    /// What every client of this access learns from and does about AWS's answers: AWS's time
-    /// from their Date headers, and credentials AWS refused replaced once.
-    fn refused_credentials(&self) -> RefusedCredentials {
-        RefusedCredentials {
+    /// What replaces credentials AWS refuses, for the clients of this access (an interceptor and
+    /// a retry classifier sharing it).
+    fn refused_credentials(&self) -> Arc<RefusedCredentials> {
+        Arc::new(RefusedCredentials {
             resolver: self.resolver.clone(),
             selection: self.selection.clone(),
-        }
+        })
     }
 
     fn endpoint(&self, service: &str) -> Option<String> {
@@ -95,8 +95,11 @@ impl AwsAccess {
             .region(Region::new(self.region.clone()))
             .identity_cache(Self::identity_cache())
             .credentials_provider(self.credentials.clone())
-            .interceptor(self.resolver.aws_clock().interceptor())
-            .retry_classifier(self.refused_credentials())
+            .interceptor(self.resolver.aws_clock().interceptor());
+        let refused = self.refused_credentials();
+        builder = builder
+            .interceptor(SharedRefused(refused.clone()))
+            .retry_classifier(SharedRefused(refused))
             .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(4));
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
@@ -122,8 +125,11 @@ impl AwsAccess {
             .region(Region::new(region.to_owned()))
             .identity_cache(Self::identity_cache())
             .credentials_provider(self.credentials.clone())
-            .interceptor(self.resolver.aws_clock().interceptor())
-            .retry_classifier(self.refused_credentials())
+            .interceptor(self.resolver.aws_clock().interceptor());
+        let refused = self.refused_credentials();
+        builder = builder
+            .interceptor(SharedRefused(refused.clone()))
+            .retry_classifier(SharedRefused(refused))
             .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4));
         if let Some(url) = self.endpoint("ec2") {
             builder = builder.endpoint_url(url);
@@ -316,14 +322,147 @@ pub(crate) fn error_code(
 }
 
 /// Credentials AWS refused (expired by AWS's clock, revoked, unknown) are dropped and the request
-/// is tried again with new ones, once: the resolver replaces them from the next hop down (asking
-/// for an MFA code only if the MFA session is gone too). EC2 says `RequestExpired` both for an
-/// expired token and a skewed signature: it counts only when the credentials have expired by
-/// AWS's clock.
+/// tried again with new ones, once per request: the resolver replaces them from the next hop
+/// down (asking for an MFA code only if the MFA session is gone too). EC2 says `RequestExpired`
+/// both for an expired token and a skewed signature: it counts only when the credentials have
+/// expired by AWS's clock.
+///
+/// As an interceptor it notes the key id each attempt was signed with, and when the answer
+/// refuses those credentials it has the resolver drop them and marks the answer; as a retry
+/// classifier it retries marked answers. Only the refused key is dropped, so two requests
+/// refused at once do not throw away the replacement one of them got.
 #[derive(Debug)]
 struct RefusedCredentials {
     resolver: Arc<Resolver>,
     selection: Selection,
+}
+
+/// One [`RefusedCredentials`] as both the interceptor and the classifier of a client.
+#[derive(Clone, Debug)]
+struct SharedRefused(Arc<RefusedCredentials>);
+
+impl Intercept for SharedRefused {
+    fn name(&self) -> &'static str {
+        "RefusedCredentials"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.read_before_transmit(context, components, config)
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
+        components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0
+            .modify_before_attempt_completion(context, components, config)
+    }
+}
+
+impl ClassifyRetry for SharedRefused {
+    fn name(&self) -> &'static str {
+        "RefusedCredentials"
+    }
+
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        self.0.classify_retry(context)
+    }
+}
+
+/// The access key id an attempt was signed with.
+#[derive(Clone, Debug)]
+struct SignedWith(String);
+
+impl aws_smithy_types::config_bag::Storable for SignedWith {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Set once a request had its credentials replaced: it is not done twice for one request.
+#[derive(Clone, Debug)]
+struct CredentialsReplaced;
+
+impl aws_smithy_types::config_bag::Storable for CredentialsReplaced {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// The header that marks an answer whose refused credentials were replaced (it never leaves
+/// the process: it is added to the answer as received).
+const REPLACED_MARK: &str = "x-postern-credentials-replaced";
+
+/// The access key id in a SigV4 `Authorization` header (`… Credential=AKID/date/…, …`).
+fn signing_key_id(authorization: &str) -> Option<&str> {
+    let credential = authorization.split("Credential=").nth(1)?;
+    credential.split('/').next().filter(|id| !id.is_empty())
+}
+
+impl Intercept for RefusedCredentials {
+    fn name(&self) -> &'static str {
+        "RefusedCredentials"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let key = context
+            .request()
+            .headers()
+            .get("authorization")
+            .and_then(signing_key_id)
+            .map(str::to_owned);
+        if let Some(key) = key {
+            config.interceptor_state().store_put(SignedWith(key));
+        }
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if config.load::<CredentialsReplaced>().is_some()
+            || !matches!(context.output_or_error(), Some(Err(_)))
+        {
+            return Ok(());
+        }
+        let Some(key) = config.load::<SignedWith>().map(|k| k.0.clone()) else {
+            return Ok(());
+        };
+        let Some(response) = context.response_mut() else {
+            return Ok(());
+        };
+        if !response.status().is_client_error() {
+            return Ok(());
+        }
+        let body = response.body().bytes().unwrap_or_default();
+        let Some(code) = error_code(response.headers(), body) else {
+            return Ok(());
+        };
+        let replaced = if REFUSED_CREDENTIALS.contains(&code.as_str()) {
+            self.resolver.refuse_key(&self.selection, &key, false)
+        } else if code == "RequestExpired" {
+            self.resolver.refuse_key(&self.selection, &key, true)
+        } else {
+            false
+        };
+        if replaced {
+            tracing::info!(%code, "AWS refused the credentials; trying again with new ones");
+            response.headers_mut().insert(REPLACED_MARK, "1");
+            config.interceptor_state().store_put(CredentialsReplaced);
+        }
+        Ok(())
+    }
 }
 
 impl ClassifyRetry for RefusedCredentials {
@@ -332,31 +471,11 @@ impl ClassifyRetry for RefusedCredentials {
     }
 
     fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
-        if !matches!(context.output_or_error(), Some(Err(_))) {
-            return RetryAction::NoActionIndicated;
-        }
-        let Some(response) = context.response() else {
-            return RetryAction::NoActionIndicated;
-        };
-        if !response.status().is_client_error() {
-            return RetryAction::NoActionIndicated;
-        }
-        let body = response.body().bytes().unwrap_or_default();
-        let Some(code) = error_code(response.headers(), body) else {
-            return RetryAction::NoActionIndicated;
-        };
-        let replaced = if REFUSED_CREDENTIALS.contains(&code.as_str()) {
-            self.resolver.refuse_current(&self.selection, false)
-        } else if code == "RequestExpired" {
-            self.resolver.refuse_current(&self.selection, true)
-        } else {
-            false
-        };
-        if replaced {
-            tracing::info!(%code, "AWS refused the credentials; trying again with new ones");
-            RetryAction::transient_error()
-        } else {
-            RetryAction::NoActionIndicated
+        match context.response() {
+            Some(response) if response.headers().contains_key(REPLACED_MARK) => {
+                RetryAction::transient_error()
+            }
+            _ => RetryAction::NoActionIndicated,
         }
     }
 }
@@ -394,6 +513,17 @@ mod tests {
             "clones share it"
         );
         assert_eq!(shared.offset_ms(), -60_000);
+    }
+
+    #[test]
+    fn the_signing_key_is_read_from_the_authorization_header() {
+        assert_eq!(
+            signing_key_id(
+                "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE0000000001/20261204/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=abc"
+            ),
+            Some("ASIAEXAMPLE0000000001")
+        );
+        assert_eq!(signing_key_id("Bearer x"), None);
     }
 
     #[test]

@@ -74,8 +74,9 @@ pub enum Whereabouts {
     Here,
     /// Not there, but in these other regions.
     Elsewhere(Vec<String>),
-    /// In none of the regions looked at.
-    Nowhere,
+    /// In none of the regions looked at (besides the one asked about): `None` when that was
+    /// every region of the account.
+    Nowhere(Option<Vec<String>>),
 }
 
 /// Whether instance `id` exists in `region`.
@@ -93,8 +94,9 @@ async fn exists_in(access: &AwsAccess, region: &str, id: &str) -> Result<bool, S
         .any(|r| r.instances().iter().any(|i| i.instance_id() == Some(id))))
 }
 
-/// Look instance `id` up: in the access's region first, then in `regions` (the user's other
-/// regions) or, when that is empty, in every region DescribeRegions returns, side by side.
+/// Look instance `id` up: in the access's region first, then in the other regions of
+/// `regions` (the user's profiles' regions) or, when there are none, in every region
+/// DescribeRegions returns, side by side.
 pub async fn locate(
     access: &AwsAccess,
     id: &str,
@@ -103,7 +105,13 @@ pub async fn locate(
     if exists_in(access, &access.region, id).await? {
         return Ok(Whereabouts::Here);
     }
-    let others: Vec<String> = if regions.is_empty() {
+    let named: Vec<String> = regions
+        .iter()
+        .filter(|r| **r != access.region)
+        .cloned()
+        .collect();
+    let every_region = named.is_empty();
+    let others: Vec<String> = if every_region {
         access
             .ec2()
             .describe_regions()
@@ -113,11 +121,11 @@ pub async fn locate(
             .regions()
             .iter()
             .filter_map(|r| r.region_name().map(str::to_owned))
+            .filter(|r| *r != access.region)
             .collect()
     } else {
-        regions.to_vec()
+        named
     };
-    let others: Vec<String> = others.into_iter().filter(|r| *r != access.region).collect();
     let lookups = others.iter().map(|region| exists_in(access, region, id));
     let found: Vec<String> = futures_util::future::join_all(lookups)
         .await
@@ -126,12 +134,17 @@ pub async fn locate(
         // A region that cannot be asked (disabled, denied) is one where it was not found.
         .filter_map(|(found, region)| matches!(found, Ok(true)).then(|| region.clone()))
         .collect();
-    Ok(if found.is_empty() {
-        Whereabouts::Nowhere
-    } else {
+    Ok(if !found.is_empty() {
         Whereabouts::Elsewhere(found)
+    } else if every_region {
+        Whereabouts::Nowhere(None)
+    } else {
+        Whereabouts::Nowhere(Some(others))
     })
 }
+
+/// How long looking an instance up across regions may take.
+const LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// When Session Manager refused a target (access denied, or not connected), say why if the
 /// instance is not in the region at all; otherwise keep AWS's answer. The lookup's own failures
@@ -149,16 +162,19 @@ pub async fn explain_refusal(
     {
         return refusal;
     }
-    match locate(access, target, regions).await {
+    // The lookup must not hold the user up: past LOOKUP_LIMIT, AWS's answer stands.
+    let found = tokio::time::timeout(LOOKUP_LIMIT, locate(access, target, regions)).await;
+    match found.unwrap_or(Ok(Whereabouts::Here)) {
         Ok(Whereabouts::Here) | Err(_) => refusal,
         Ok(Whereabouts::Elsewhere(found)) => SessionError::InOtherRegion {
             target: target.to_owned(),
             region: access.region.clone(),
             found,
         },
-        Ok(Whereabouts::Nowhere) => SessionError::NoSuchInstance {
+        Ok(Whereabouts::Nowhere(searched)) => SessionError::NoSuchInstance {
             target: target.to_owned(),
             region: access.region.clone(),
+            searched,
         },
     }
 }

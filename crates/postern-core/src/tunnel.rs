@@ -75,6 +75,9 @@ pub struct TunnelStats {
     /// Bytes from the remote port not yet written to local clients (bounded: see
     /// [`MAX_BACKLOG`]).
     pub waiting_for_local: AtomicUsize,
+    /// Sessions closed without AWS confirming they ended (TerminateSession failed or went
+    /// unanswered); AWS ends them after the account's idle timeout.
+    pub unconfirmed_closes: AtomicUsize,
 }
 
 /// A running tunnel; dropping it (or [`Tunnel::close`]) closes its sessions.
@@ -104,9 +107,11 @@ impl Tunnel {
     }
 
     /// Close the listener and every session, and wait until each has ended on the service (at
-    /// most about [`session::CLOSE_LIMIT`]; the sessions close side by side).
-    pub async fn close(mut self) {
-        stop_and_wait(&self.stop, std::mem::take(&mut self.tasks)).await;
+    /// most about [`session::CLOSE_LIMIT`]; the sessions close side by side). Returns how many
+    /// sessions AWS did not confirm ended (they end after the account's idle timeout).
+    pub async fn close(mut self) -> usize {
+        let unfinished = stop_and_wait(&self.stop, std::mem::take(&mut self.tasks)).await;
+        self.stats.unconfirmed_closes.load(Ordering::Relaxed) + unfinished
     }
 }
 
@@ -116,11 +121,21 @@ impl Drop for Tunnel {
     }
 }
 
-/// Tell every worker to stop, and wait for them to have ended their sessions.
-async fn stop_and_wait(stop: &watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<()>>) {
+/// Tell every worker to stop, and wait for them to have ended their sessions (they do so side
+/// by side); how many had not finished in time.
+async fn stop_and_wait(
+    stop: &watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) -> usize {
     let _ = stop.send(true);
-    let limit = session::CLOSE_LIMIT + Duration::from_secs(1);
-    let _ = tokio::time::timeout(limit, futures_util::future::join_all(tasks)).await;
+    let deadline = tokio::time::Instant::now() + session::CLOSE_LIMIT + Duration::from_secs(1);
+    let mut unfinished = 0;
+    for task in tasks {
+        if tokio::time::timeout_at(deadline, task).await.is_err() {
+            unfinished += 1;
+        }
+    }
+    unfinished
 }
 
 /// A connection handed to a worker.
@@ -159,11 +174,11 @@ pub async fn open(
     let mut modes = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..spec.pool.max(1) {
-        let first = match start_session(access, &spec, &options).await {
+        let first = match start_session(access, &spec, &options, stopped.clone()).await {
             Ok(first) => first,
             Err(error) => {
                 // The sessions started so far must not stay open on the service.
-                stop_and_wait(&stop, tasks).await;
+                let _ = stop_and_wait(&stop, tasks).await;
                 return Err(error.into());
             }
         };
@@ -237,35 +252,46 @@ struct Started {
     mode: PortMode,
 }
 
+/// Start one port session and wait for its handshake; a stop meanwhile ends it again (a
+/// session started on the service is closed there, never abandoned).
 async fn start_session(
     access: &SsmAccess,
     spec: &TunnelSpec,
     options: &SessionOptions,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<Started, SessionError> {
     let request =
         SessionRequest::port_forward(&spec.target, spec.remote_port, spec.host.as_deref());
     let session = session::open(access, request, options.clone()).await?;
     let (mut events, writer, _) = session.split();
+    let stopping = || SessionError::Network("the tunnel is closing".into());
     // The handshake tells the mode; nothing is sent before it.
-    let mode = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(event) = events.recv().await {
-            match event {
-                SessionEvent::Started(SessionKind::Port { mode, .. }) => return Ok(mode),
-                SessionEvent::Ended(SessionEnd::Failed(why) | SessionEnd::Closed(why)) => {
-                    return Err(SessionError::Network(format!(
-                        "the port session ended at once: {why}"
-                    )));
+    let mode = if *stop.borrow() {
+        Err(stopping())
+    } else {
+        let handshake = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(event) = events.recv().await {
+                match event {
+                    SessionEvent::Started(SessionKind::Port { mode, .. }) => return Ok(mode),
+                    SessionEvent::Ended(SessionEnd::Failed(why) | SessionEnd::Closed(why)) => {
+                        return Err(SessionError::Network(format!(
+                            "the port session ended at once: {why}"
+                        )));
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
+            Err(SessionError::Network(
+                "the port session ended before its handshake".into(),
+            ))
+        });
+        tokio::select! {
+            done = handshake => done
+                .map_err(|_| SessionError::Network("the port session's handshake timed out".into()))
+                .and_then(|mode| mode),
+            _ = stop.changed() => Err(stopping()),
         }
-        Err(SessionError::Network(
-            "the port session ended before its handshake".into(),
-        ))
-    })
-    .await
-    .map_err(|_| SessionError::Network("the port session's handshake timed out".into()))
-    .and_then(|mode| mode);
+    };
     let mode = match mode {
         Ok(mode) => mode,
         Err(error) => {
@@ -305,7 +331,8 @@ impl Worker {
                 Some(started) => started,
                 None => {
                     // The last session ended for good: start another for new connections.
-                    match start_session(&self.access, &self.spec, &self.options).await {
+                    match start_session(&self.access, &self.spec, &self.options, stop.clone()).await
+                    {
                         Ok(started) => {
                             self.stats.sessions.fetch_add(1, Ordering::Relaxed);
                             started
@@ -327,6 +354,23 @@ impl Worker {
             if ended || *self.stop.borrow() {
                 return;
             }
+        }
+    }
+
+    /// End this worker's session on the service and wait for it; a close AWS did not confirm is
+    /// counted.
+    async fn close(
+        &self,
+        writer: &session::SessionWriter,
+        events: &mut mpsc::Receiver<SessionEvent>,
+    ) {
+        if !matches!(
+            session::close_and_wait(writer, events).await,
+            Some(SessionEnd::ClosedByUser)
+        ) {
+            self.stats
+                .unconfirmed_closes
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -360,7 +404,7 @@ impl Worker {
             let room_for_local = outgoing.len() < MAX_QUEUED_CHUNKS;
             tokio::select! {
                 _ = stop.changed() => {
-                    session::close_and_wait(&writer, &mut events).await;
+                    self.close(&writer, &mut events).await;
                     return true;
                 }
                 permit = writer.reserve(), if !outgoing.is_empty() => match permit {
@@ -375,7 +419,11 @@ impl Worker {
                     }
                 },
                 socket = connections.recv() => {
-                    let Some(socket) = socket else { return true };
+                    let Some(socket) = socket else {
+                        // The listener is gone: the tunnel is closing.
+                        self.close(&writer, &mut events).await;
+                        return true;
+                    };
                     let stream = mux.open();
                     self.stats.open.fetch_add(1, Ordering::Relaxed);
                     writers.insert(
@@ -478,12 +526,16 @@ impl Worker {
             let socket = loop {
                 tokio::select! {
                     _ = stop.changed() => {
-                        session::close_and_wait(&writer, &mut events).await;
+                        self.close(&writer, &mut events).await;
                         return true;
                     }
                     socket = connections.recv() => match socket {
                         Some(socket) => break socket,
-                        None => return true,
+                        // The listener is gone: the tunnel is closing.
+                        None => {
+                            self.close(&writer, &mut events).await;
+                            return true;
+                        }
                     },
                     event = events.recv() => match event {
                         Some(SessionEvent::Ended(_)) | None => return *self.stop.borrow(),
@@ -538,7 +590,7 @@ impl Worker {
             self.stats.open.fetch_sub(1, Ordering::Relaxed);
             match outcome {
                 Some(true) => {
-                    session::close_and_wait(&writer, &mut events).await;
+                    self.close(&writer, &mut events).await;
                     return true;
                 }
                 Some(false) => return false,

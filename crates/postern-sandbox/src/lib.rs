@@ -227,6 +227,16 @@ impl Sandbox {
             .insert(session_id.to_owned(), faults);
     }
 
+    /// How many websocket upgrades of session `session_id` were refused (403).
+    pub fn refused_upgrades(&self, session_id: &str) -> u32 {
+        self.shared
+            .world()
+            .refused_upgrades
+            .get(session_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// How many of a session's websocket upgrades arrived with a valid SigV4 signature.
     pub fn signed_upgrades(&self, session_id: &str) -> u32 {
         self.shared

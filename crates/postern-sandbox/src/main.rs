@@ -190,6 +190,10 @@ fn serve_in_background(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<(
     if let Some(scenario) = scenario {
         command.arg("--scenario").arg(scenario);
     }
+    // A process group of its own: Ctrl-C at the shell's prompt (its foreground group) must not
+    // stop the sandbox; `kill "$POSTERN_SANDBOX_PID"` does.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -105,6 +105,8 @@ pub struct World {
     pub injected: crate::agent::faults::Injected,
     /// How many websocket upgrades of each session arrived with a valid SigV4 signature.
     pub signed_upgrades: HashMap<String, u32>,
+    /// How many websocket upgrades of each session were refused (403: a bad signature).
+    pub refused_upgrades: HashMap<String, u32>,
     /// Whether agents pace their output as the real agent does (1 KiB messages, 1 per ms).
     pub agent_pacing: bool,
     /// How long a session may see no data before the agent ends it.
@@ -305,6 +307,7 @@ impl World {
             upgrades: HashMap::new(),
             injected: Default::default(),
             signed_upgrades: HashMap::new(),
+            refused_upgrades: HashMap::new(),
             agent_pacing: scenario.settings.agent_pacing,
             idle_timeout: std::time::Duration::from_secs(
                 scenario.settings.idle_timeout_minutes * 60,

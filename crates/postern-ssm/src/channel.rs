@@ -460,6 +460,11 @@ impl Channel {
         self.unacked.len() + self.paced.len()
     }
 
+    /// Messages sent that wait for their pacing slot (not written yet).
+    pub fn waiting_for_pacing(&self) -> usize {
+        self.paced.len()
+    }
+
     /// Messages that may still be sent before the window is full.
     pub fn send_capacity(&self) -> usize {
         self.config.window.saturating_sub(self.in_flight())

@@ -440,28 +440,43 @@ impl Resolver {
         self.aws_clock.clone()
     }
 
-    /// AWS refused the credentials `selection` is being served (expired by AWS's clock,
-    /// revoked): never use them again, so that the next request gets new ones. With
-    /// `only_if_expired`, only when they have expired by AWS's clock. Returns whether there were
-    /// credentials to replace (once each: new ones refused again are not replaced again).
-    pub fn refuse_current(&self, selection: &Selection, only_if_expired: bool) -> bool {
+    /// AWS refused the session with key id `key` that `selection` was served (expired by AWS's
+    /// clock, revoked): never use it again, so that the next request gets new credentials.
+    /// With `only_if_expired`, only when it has expired by AWS's clock. Returns whether new
+    /// credentials can be had: not for long-lived keys or the environment's, which Postern
+    /// cannot replace.
+    pub fn refuse_key(&self, selection: &Selection, key: &str, only_if_expired: bool) -> bool {
         let Ok(Some(name)) = self.profile_name(selection) else {
-            // The environment's credentials: nothing Postern could replace them with.
             return false;
         };
         let mut remembered = self.remembered();
-        let Some(current) = remembered.get(&name) else {
+        if let Some(current) = remembered.get(&name).filter(|c| c.access_key_id == key) {
+            if current.is_long_lived()
+                || only_if_expired && current.expires.is_none_or(|at| at > self.aws_clock.now())
+            {
+                return false;
+            }
+            remembered.remove(&name);
+        } else if only_if_expired {
+            // Not what this selection is served now: nothing to judge its expiry by.
+            return false;
+        }
+        // Otherwise it was superseded already (another request had it replaced): the retry
+        // gets what is served now.
+        self.refused_keys().insert(key.to_owned());
+        true
+    }
+
+    /// [`Self::refuse_key`] for whatever `selection` is served now.
+    fn refuse_current(&self, selection: &Selection) -> bool {
+        let Ok(Some(name)) = self.profile_name(selection) else {
             return false;
         };
-        if only_if_expired && current.expires.is_none_or(|at| at > self.aws_clock.now()) {
-            return false;
-        }
-        if current.is_long_lived() {
-            return false;
-        }
-        let key = current.access_key_id.clone();
-        remembered.remove(&name);
-        self.refused_keys().insert(key)
+        let current = self
+            .remembered()
+            .get(&name)
+            .map(|c| c.access_key_id.clone());
+        current.is_some_and(|key| self.refuse_key(selection, &key, false))
     }
 
     fn refused_keys(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -588,7 +603,7 @@ impl Resolver {
                 Err(failure) => {
                     match failure.into_error_with("GetCallerIdentity", &resolved.credentials) {
                         CredentialError::SessionRefused { .. }
-                            if refusals == 0 && self.refuse_current(selection, false) =>
+                            if refusals == 0 && self.refuse_current(selection) =>
                         {
                             refusals += 1;
                         }
@@ -639,6 +654,23 @@ impl Resolver {
             .map(|(region, _)| region.to_owned())
     }
 
+    /// The regions the user's profiles name (their own or inherited), sorted: where else an
+    /// instance is looked for.
+    pub fn profile_regions(&self) -> Vec<String> {
+        let mut regions: Vec<String> = self
+            .profiles
+            .iter()
+            .filter_map(|p| {
+                self.profiles
+                    .region(&p.name)
+                    .map(|(region, _)| region.to_owned())
+            })
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+
     /// The endpoint of `service` (`sts`, `ssm`, `ec2`, `cloudtrail`): `AWS_ENDPOINT_URL_<SERVICE>`,
     /// else `AWS_ENDPOINT_URL`, else the profile's `services` section, else its `endpoint_url`.
     pub fn endpoint(&self, profile: Option<&str>, service: &str) -> Option<String> {
@@ -676,18 +708,21 @@ impl Resolver {
 
     /// [`Self::walk`]; when AWS refuses a cached session that Postern thought good (expired
     /// by AWS's clock, revoked), that session is dropped and the walk made again: the next hop
-    /// down replaces it (asking for a code only if the MFA session went too). Each refused
-    /// session is dropped once, so this ends.
+    /// down replaces it (asking for a code only if the MFA session went too).
     async fn walk_retrying_expired(
         &self,
         name: &str,
         shortcut: bool,
     ) -> Result<Walk, CredentialError> {
+        // A role and the MFA session under it may both be refused: two replacements at most,
+        // so sessions AWS keeps refusing never make an endless round of codes.
+        let mut replacements = 0;
         loop {
             match self.walk(name, true, shortcut).await {
                 Err(CredentialError::SessionRefused { key_id, message })
-                    if self.refused_keys().insert(key_id.clone()) =>
+                    if replacements < 2 && self.refused_keys().insert(key_id.clone()) =>
                 {
+                    replacements += 1;
                     tracing::info!(%message, "AWS refused a cached session; replacing it");
                     self.remembered().remove(name);
                 }

@@ -51,6 +51,10 @@ pub struct Driver {
     /// When the socket went down, until something is heard on a new one.
     down_since: Option<Instant>,
     last_report: Instant,
+    /// The handle asked to close while the driver was busy writing.
+    close_requested: bool,
+    /// Whether TerminateSession was called (and how it went).
+    terminated: Option<Result<(), String>>,
 }
 
 fn wall_ms() -> u64 {
@@ -97,20 +101,35 @@ impl Driver {
             down_reason: None,
             down_since: None,
             last_report: now,
+            close_requested: false,
+            terminated: None,
         }
     }
 
-    /// Run until the session ends.
+    /// Run until the session ends. A session that failed is terminated on the service too, so
+    /// nothing is left Active however it ended. The end is reported before the socket is closed
+    /// (a wedged socket must not delay it).
     pub async fn run(mut self) {
-        let end = self.drive().await;
-        if let Some(socket) = self.socket.as_mut() {
-            let _ = socket.close(None).await;
+        let mut end = self.drive().await;
+        if matches!(end, SessionEnd::Failed(_)) && self.terminated.is_none() {
+            let _ = self.terminate(Instant::now() + CLOSE_LIMIT).await;
+        }
+        if let (SessionEnd::ClosedByUser, Some(Err(why))) = (&end, &self.terminated) {
+            end = SessionEnd::Failed(format!(
+                "the session was closed, but AWS did not confirm that it ended ({why}); it ends after the account's idle timeout"
+            ));
         }
         let _ = self.events.send(SessionEvent::Ended(end)).await;
+        if let Some(socket) = self.socket.as_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+        }
     }
 
     async fn drive(&mut self) -> SessionEnd {
         loop {
+            if self.close_requested {
+                return self.close_by_user().await;
+            }
             if self.socket.is_none()
                 && let Err(end) = self.connect().await
             {
@@ -215,14 +234,29 @@ impl Driver {
                     self.options.silence_timeout,
                     socket.send(Message::Ping(b"keepalive".to_vec().into())),
                 );
-                if !matches!(ping.await, Ok(Ok(()))) {
+                let mut resizes = Vec::new();
+                let sent = unless_closed(
+                    &mut self.control,
+                    &mut self.close_requested,
+                    &mut resizes,
+                    ping,
+                )
+                .await;
+                self.resize_all(resizes);
+                if matches!(sent, Some(Err(_) | Ok(Err(_)))) {
                     self.socket_down("the websocket refused a ping".into());
                 }
             }
         }
         self.feed_input();
-        self.transmit(now).await;
+        self.transmit().await;
         self.deliver_events().await
+    }
+
+    fn resize_all(&mut self, resizes: Vec<(u32, u32)>) {
+        for (cols, rows) in resizes {
+            let _ = self.channel.resize(cols, rows);
+        }
     }
 
     /// Something arrived on the socket: it is alive, and a reconnect is complete.
@@ -275,7 +309,9 @@ impl Driver {
         }
     }
 
-    async fn transmit(&mut self, now: Instant) {
+    /// Write what the channel has for the socket now. A close asked for meanwhile cuts a write
+    /// that is stuck (the socket stopped taking bytes) short.
+    async fn transmit(&mut self) {
         let Some(socket) = self.socket.as_mut() else {
             // The socket is down: stream messages wait in the channel (for their pacing slot, or
             // unacknowledged) and go after the reconnect; acknowledgements are re-sent when the
@@ -283,6 +319,7 @@ impl Driver {
             // retransmission timer start when it is really written.
             return;
         };
+        let now = Instant::now();
         let mut frames = Vec::new();
         while let Some(bytes) = self.channel.poll_transmit(now) {
             frames.push(bytes);
@@ -290,16 +327,27 @@ impl Driver {
         if frames.is_empty() {
             return;
         }
-        let write = async {
+        let write = tokio::time::timeout(self.options.silence_timeout, async {
             for bytes in frames {
                 socket.feed(Message::Binary(bytes.into())).await?;
             }
             socket.flush().await
-        };
-        match tokio::time::timeout(self.options.silence_timeout, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => self.socket_down(format!("writing to the websocket failed: {error}")),
-            Err(_) => self.socket_down("the websocket stopped accepting writes".into()),
+        });
+        let mut resizes = Vec::new();
+        let written = unless_closed(
+            &mut self.control,
+            &mut self.close_requested,
+            &mut resizes,
+            write,
+        )
+        .await;
+        self.resize_all(resizes);
+        match written {
+            Some(Ok(Ok(()))) | None => {}
+            Some(Ok(Err(error))) => {
+                self.socket_down(format!("writing to the websocket failed: {error}"));
+            }
+            Some(Err(_)) => self.socket_down("the websocket stopped accepting writes".into()),
         }
     }
 
@@ -323,7 +371,6 @@ impl Driver {
                         other => {
                             // Postern gives up on it (spec §5.7): the service must not keep
                             // the session open.
-                            self.terminate(Instant::now() + CLOSE_LIMIT).await;
                             SessionEnd::Failed(other.to_string())
                         }
                     });
@@ -381,42 +428,67 @@ impl Driver {
     /// (shells have no in-band way) with the rest of the time.
     async fn close_by_user(&mut self) -> SessionEnd {
         let deadline = Instant::now() + CLOSE_LIMIT;
-        self.drain_input(CLOSE_DRAIN_LIMIT).await;
-        let now = Instant::now();
-        if matches!(self.channel.session_kind(), Some(SessionKind::Port { .. })) {
-            let _ = self.channel.send_flag(Flag::TerminateSession);
-            let _ = tokio::time::timeout_at(deadline.into(), self.transmit(now)).await;
+        self.drain_input(Instant::now() + CLOSE_DRAIN_LIMIT).await;
+        if matches!(self.channel.session_kind(), Some(SessionKind::Port { .. }))
+            && self.channel.send_flag(Flag::TerminateSession).is_ok()
+        {
+            let flag_deadline = deadline.min(Instant::now() + Duration::from_millis(500));
+            self.write_out(flag_deadline).await;
         }
-        self.terminate(deadline).await;
+        let _ = self.terminate(deadline).await;
         SessionEnd::ClosedByUser
     }
 
     /// Tell the service the session is over, so it does not linger as Connected; gives up at
-    /// `deadline`.
-    async fn terminate(&mut self, deadline: Instant) {
+    /// `deadline`. The outcome is kept for the end report.
+    async fn terminate(&mut self, deadline: Instant) -> Result<(), String> {
         let call = self
             .access
             .client
             .terminate_session()
             .session_id(&self.session_id)
             .send();
-        match tokio::time::timeout_at(deadline.into(), call).await {
-            Ok(Ok(_)) => {}
+        let outcome = match tokio::time::timeout_at(deadline.into(), call).await {
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => {
                 let error = SessionError::from_sdk("TerminateSession", &self.target, &error);
                 tracing::warn!(session = %self.session_id, %error, "TerminateSession failed");
+                Err(format!("TerminateSession failed: {error}"))
             }
             Err(_) => {
                 tracing::warn!(session = %self.session_id, "TerminateSession timed out");
+                Err("TerminateSession got no answer in time".into())
             }
+        };
+        self.terminated = Some(outcome.clone());
+        outcome
+    }
+
+    /// Write everything the channel holds for the socket, paced messages included, until it is
+    /// all written or `deadline` passes.
+    async fn write_out(&mut self, deadline: Instant) {
+        loop {
+            if tokio::time::timeout_at(deadline.into(), self.transmit())
+                .await
+                .is_err()
+                || self.socket.is_none()
+                || self.channel.waiting_for_pacing() == 0
+                || Instant::now() >= deadline
+            {
+                return;
+            }
+            let wake = self
+                .channel
+                .poll_timeout()
+                .map_or(deadline, |at| at.min(deadline));
+            tokio::time::sleep_until(wake.into()).await;
         }
     }
 
     /// Feed input the handle queued before closing into the channel and onto the socket, until
-    /// it is all sent or `limit` passes (a paused agent or a dead socket does not hold the close
-    /// up).
-    async fn drain_input(&mut self, limit: Duration) {
-        let deadline = Instant::now() + limit;
+    /// it is all written or `deadline` passes (a paused agent or a dead socket does not hold the
+    /// close up).
+    async fn drain_input(&mut self, deadline: Instant) {
         loop {
             // Commands are taken only while nothing waits, so a flag keeps its place after the
             // bytes before it.
@@ -426,14 +498,14 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
-            if tokio::time::timeout_at(deadline.into(), self.transmit(now))
+            if tokio::time::timeout_at(deadline.into(), self.transmit())
                 .await
                 .is_err()
             {
                 return;
             }
-            if self.pending_input.is_empty() || now >= deadline {
+            let written = self.pending_input.is_empty() && self.channel.waiting_for_pacing() == 0;
+            if written || Instant::now() >= deadline {
                 return;
             }
             let Some(socket) = self.socket.as_mut() else {
@@ -456,8 +528,7 @@ impl Driver {
                 },
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
-            let now = Instant::now();
-            self.channel.handle_timeout(now);
+            self.channel.handle_timeout(Instant::now());
             self.feed_input();
         }
     }
@@ -511,7 +582,7 @@ impl Driver {
                 }
             };
             let Some(outcome) = outcome else {
-                self.terminate(Instant::now() + CLOSE_LIMIT).await;
+                let _ = self.terminate(Instant::now() + CLOSE_LIMIT).await;
                 return Err(SessionEnd::ClosedByUser);
             };
             match outcome {
@@ -532,11 +603,8 @@ impl Driver {
                     }
                     return Ok(());
                 }
-                Ok(Err(Fatal(reason))) => {
-                    // Started on the service, never to be used: end it there too.
-                    self.terminate(Instant::now() + CLOSE_LIMIT).await;
-                    return Err(SessionEnd::Failed(reason));
-                }
+                // Started on the service and never to be used: `run` ends it there too.
+                Ok(Err(Fatal(reason))) => return Err(SessionEnd::Failed(reason)),
                 Ok(Err(Retry(reason))) => last_error = reason,
             }
             if Instant::now() + delay > deadline {
@@ -552,7 +620,7 @@ impl Driver {
                             let _ = self.channel.resize(cols, rows);
                         }
                         Some(Control::Close) | None => {
-                            self.terminate(Instant::now() + CLOSE_LIMIT).await;
+                            let _ = self.terminate(Instant::now() + CLOSE_LIMIT).await;
                             return Err(SessionEnd::ClosedByUser);
                         }
                     },
@@ -615,6 +683,29 @@ async fn resume(
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned);
             Ok((token.to_owned(), url))
+        }
+    }
+}
+
+/// Await `work` (a write to the socket) unless the handle asks to close first: then `None`,
+/// with `closing` set. Resizes that come meanwhile are collected for afterwards.
+async fn unless_closed<F: std::future::Future>(
+    control: &mut mpsc::Receiver<Control>,
+    closing: &mut bool,
+    resizes: &mut Vec<(u32, u32)>,
+    work: F,
+) -> Option<F::Output> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Some(done),
+            asked = control.recv(), if !*closing => match asked {
+                Some(Control::Resize { cols, rows }) => resizes.push((cols, rows)),
+                Some(Control::Close) | None => {
+                    *closing = true;
+                    return None;
+                }
+            },
         }
     }
 }

@@ -246,15 +246,26 @@ pub enum SessionError {
         found: Vec<String>,
     },
     /// The instance exists nowhere the user's credentials can see.
-    #[error(
-        "no such instance: {target} is not in {region} nor in any other region of this account"
-    )]
+    #[error("no such instance: {target} is not in {region} {}", elsewhere(searched.as_deref()))]
     NoSuchInstance {
         /// The instance.
         target: String,
         /// The region asked.
         region: String,
+        /// The other regions looked in; `None`: every region of the account.
+        searched: Option<Vec<String>>,
     },
+}
+
+/// Where else an instance was looked for, in words.
+fn elsewhere(searched: Option<&[String]>) -> String {
+    match searched {
+        None | Some([]) => "nor in any other region of this account".to_owned(),
+        Some(others) => format!(
+            "nor in {} (the other regions of your profiles)",
+            others.join(", ")
+        ),
+    }
 }
 
 impl SessionError {

@@ -68,6 +68,11 @@ pub async fn connect(
 ) -> Response {
     if let Err(refusal) = check_signature(&shared, &session_id, &uri, &headers) {
         use axum::response::IntoResponse as _;
+        *shared
+            .world()
+            .refused_upgrades
+            .entry(session_id.clone())
+            .or_default() += 1;
         return (axum::http::StatusCode::FORBIDDEN, refusal).into_response();
     }
     let hang = {
