@@ -230,3 +230,38 @@ async fn a_piped_shell_waits_for_a_slow_remote_shell_and_ends_when_it_exits() {
     assert!(started.elapsed() >= Duration::from_secs(3));
     assert_eq!(active_sessions(&access).await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_signal_ends_an_ssh_proxy_session_on_aws() {
+    let sandbox = sandbox().await;
+    let env = role_env(&sandbox).await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    // The SSH document reaches this port of the instance (here, an echo server on loopback).
+    let echo = postern_e2e::echo_server().await;
+    let target = instance("payments");
+    for (signal, code) in SIGNALS {
+        let mut child = spawn_postern(&env, &["ssh-proxy", &target, &echo.to_string()]);
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"SSH-2.0-test\r\n").await.expect("write");
+        let mut stdout = child.stdout.take().expect("stdout");
+        read_until(&mut stdout, "SSH-2.0-test").await;
+        assert_eq!(active_sessions(&access).await.len(), 1);
+        kill(child.id().expect("pid"), signal);
+        let (exit, stderr) = finish(child).await;
+        assert_eq!(exit, Some(code), "SIG{signal}: {stderr}");
+        if signal == "HUP" {
+            assert_eq!(stderr, "", "ssh sends SIGHUP on every exit: nothing to say");
+        } else {
+            assert!(stderr.contains(" terminated."), "SIG{signal}: {stderr}");
+        }
+        assert_eq!(
+            active_sessions(&access).await,
+            Vec::<String>::new(),
+            "SIG{signal}"
+        );
+        drop(stdin);
+    }
+}
