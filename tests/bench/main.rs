@@ -10,6 +10,10 @@
 //! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity]…` runs some of them
 //! (the identity part needs `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
 //! which `make bench` provides).
+//!
+//! Each tunnel measure runs [`runs`] times (`POSTERN_BENCH_RUNS`, 5 unless set), its baseline
+//! beside it in the same round; the table shows min / median / max of each, and the ratio and
+//! the target's verdict are taken at the medians.
 #![forbid(unsafe_code)]
 
 mod identity;
@@ -28,7 +32,47 @@ pub(crate) struct Row {
     pub(crate) target: Option<(f64, &'static str)>,
 }
 
+/// How many times each tunnel measure runs (`POSTERN_BENCH_RUNS`, at least 1; 5 unless set).
+pub(crate) fn runs() -> usize {
+    std::env::var("POSTERN_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(5usize)
+        .max(1)
+}
+
+/// `min / median / max unit` of `samples`, each number written by `fmt` (one number alone if
+/// there is one).
+pub(crate) fn spread(samples: &[f64], fmt: impl Fn(f64) -> String, unit: &str) -> String {
+    let mut sorted = samples.to_vec();
+    let mid = median(&mut sorted);
+    match (sorted.first(), sorted.last()) {
+        (Some(&min), Some(&max)) if sorted.len() > 1 => {
+            format!("{} / {} / {} {unit}", fmt(min), fmt(mid), fmt(max))
+        }
+        _ => format!("{} {unit}", fmt(mid)),
+    }
+}
+
 impl Row {
+    /// A measure taken several times against a baseline taken as often: both printed as
+    /// min / median / max, the ratio taken at the medians.
+    pub(crate) fn repeated(
+        what: impl Into<String>,
+        values: &[f64],
+        baselines: &[f64],
+        fmt: impl Fn(f64) -> String,
+        unit: &str,
+    ) -> Self {
+        let ratio = median(&mut values.to_vec()) / median(&mut baselines.to_vec());
+        Self::new(
+            what,
+            spread(values, &fmt, unit),
+            spread(baselines, &fmt, unit),
+            ratio,
+        )
+    }
+
     pub(crate) fn new(
         what: impl Into<String>,
         value: impl Into<String>,
@@ -55,7 +99,7 @@ pub(crate) fn mib_per_s(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / seconds
 }
 
-/// The median of `samples` (sorted in place).
+/// The median of `samples` (sorted in place; of an even count, the lower middle one).
 pub(crate) fn median(samples: &mut [f64]) -> f64 {
     percentile(samples, 0.5)
 }
@@ -95,8 +139,8 @@ fn main() {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "\n{:<58} {:>18} {:>22} {:>9}  target",
-        "measure", "Postern", "baseline", "ratio"
+        "\n{:<62} {:>28} {:>28} {:>8}  target",
+        "measure (tunnels: min / median / max)", "Postern", "baseline", "ratio"
     );
     let mut missed = 0;
     for row in &rows {
@@ -110,7 +154,7 @@ fn main() {
         };
         let _ = writeln!(
             report,
-            "{:<58} {:>18} {:>22} {:>8.2}×  {verdict}",
+            "{:<62} {:>28} {:>28} {:>7.2}×  {verdict}",
             row.what, row.value, row.baseline, row.ratio
         );
     }

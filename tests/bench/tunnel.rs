@@ -164,6 +164,34 @@ fn unpaced() -> SessionOptions {
     options
 }
 
+/// Every figure of one round, each beside its baseline.
+#[derive(Default)]
+struct Samples {
+    raw1: Vec<f64>,
+    raw8: Vec<f64>,
+    one: Vec<f64>,
+    eight: Vec<f64>,
+    ceiling: Vec<f64>,
+    single: Vec<f64>,
+    pooled: Vec<f64>,
+    pacer_ceiling: Vec<f64>,
+    up: Vec<f64>,
+}
+
+/// A throughput to three significant digits (MiB/s).
+fn digits(v: f64) -> String {
+    let decimals = if v < 1.0 {
+        3
+    } else if v < 10.0 {
+        2
+    } else if v < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{v:.decimals$}")
+}
+
 pub(crate) async fn run() -> Vec<Row> {
     let sandbox = postern_e2e::sandbox().await;
     let access = ssm_access(
@@ -171,95 +199,102 @@ pub(crate) async fn run() -> Vec<Row> {
         role_credentials(&sandbox, DEVELOPER, "demo").await,
     );
     let source = source_server().await;
+    let sink = sink_server().await;
     let target = postern_e2e::instance("payments");
-    let mut rows = Vec::new();
-    let fmt = |v: f64| format!("{v:.1} MiB/s");
+    let runs = crate::runs();
+    let mut s = Samples::default();
+    // Each round measures every figure once, its baseline right beside it, so a load that comes
+    // and goes during the bench weighs on both alike.
+    for round in 1..=runs {
+        eprintln!("tunnel: round {round} of {runs}");
+        // The limit: raw loopback TCP.
+        s.raw1.push(download(source, 1, 256 * MIB).await);
+        s.raw8.push(download(source, 8, 64 * MIB).await);
 
-    // The limit: raw loopback TCP.
-    let raw1 = download(source, 1, 256 * MIB).await;
-    let raw8 = download(source, 8, 64 * MIB).await;
+        // Pacing off: what the protocol and Postern cost.
+        sandbox.set_agent_pacing(false);
+        let tunnel = tunnel::open(&access, spec(&target, source, 1), unpaced())
+            .await
+            .expect("tunnel");
+        let _warm = download(tunnel.local_addr(), 1, 4 * MIB).await;
+        s.one.push(download(tunnel.local_addr(), 1, 64 * MIB).await);
+        s.eight
+            .push(download(tunnel.local_addr(), 8, 16 * MIB).await);
+        tunnel.close().await;
 
-    // Pacing off: what the protocol and Postern cost.
-    sandbox.set_agent_pacing(false);
-    let tunnel = tunnel::open(&access, spec(&target, source, 1), unpaced())
-        .await
-        .expect("tunnel");
-    let _warm = download(tunnel.local_addr(), 1, 4 * MIB).await;
-    let one = download(tunnel.local_addr(), 1, 64 * MIB).await;
-    let eight = download(tunnel.local_addr(), 8, 16 * MIB).await;
-    tunnel.close().await;
-    rows.push(Row::new(
-        "unpaced tunnel, 1 connection (vs raw loopback TCP)",
-        fmt(one),
-        fmt(raw1),
-        one / raw1,
-    ));
-    rows.push(Row::new(
-        "unpaced tunnel, 8 connections (vs raw loopback TCP)",
-        fmt(eight),
-        fmt(raw8),
-        eight / raw8,
-    ));
+        // Pacing on, as the real agent: one session against the bucket alone, a pool against one.
+        sandbox.set_agent_pacing(true);
+        s.ceiling.push(mib_per_s(
+            (Pacer::ceiling(Duration::from_secs(2)).await * pacer::MESSAGE as f64) as u64,
+            1.0,
+        ));
+        let size = 4 * MIB;
+        let tunnel = tunnel::open(&access, spec(&target, source, 1), SessionOptions::default())
+            .await
+            .expect("tunnel");
+        let _warm = download(tunnel.local_addr(), 1, 256 * 1024).await;
+        s.single.push(download(tunnel.local_addr(), 1, size).await);
+        tunnel.close().await;
+        let tunnel = tunnel::open(&access, spec(&target, source, 8), SessionOptions::default())
+            .await
+            .expect("tunnel");
+        let _warm = download(tunnel.local_addr(), 8, 256 * 1024).await;
+        s.pooled.push(download(tunnel.local_addr(), 8, size).await);
+        tunnel.close().await;
+        sandbox.set_agent_pacing(false);
 
-    // Pacing on, as the real agent: one session against the bucket alone, a pool against one.
-    sandbox.set_agent_pacing(true);
-    let ceiling = mib_per_s(
-        (Pacer::ceiling(Duration::from_secs(3)).await * pacer::MESSAGE as f64) as u64,
-        1.0,
-    );
-    let size = 4 * MIB;
-    let tunnel = tunnel::open(&access, spec(&target, source, 1), SessionOptions::default())
-        .await
-        .expect("tunnel");
-    let _warm = download(tunnel.local_addr(), 1, 256 * 1024).await;
-    let single = download(tunnel.local_addr(), 1, size).await;
-    tunnel.close().await;
-    rows.push(
-        Row::new(
+        // Uploads are paced by the client (below MGS's cap): against its pacer alone.
+        let options = SessionOptions::default();
+        let per_second = options.channel.pace_per_second.unwrap_or(1000);
+        s.pacer_ceiling.push(mib_per_s(
+            (client_pacer_ceiling(per_second, Duration::from_secs(2)).await
+                * postern_core::postern_ssm::channel::MAX_CHUNK as f64) as u64,
+            1.0,
+        ));
+        let tunnel = tunnel::open(&access, spec(&target, sink, 1), options)
+            .await
+            .expect("tunnel");
+        let _warm = upload(tunnel.local_addr(), 256 * 1024).await;
+        s.up.push(upload(tunnel.local_addr(), 4 * MIB).await);
+        tunnel.close().await;
+    }
+    vec![
+        Row::repeated(
+            "unpaced tunnel, 1 connection (vs raw loopback TCP)",
+            &s.one,
+            &s.raw1,
+            digits,
+            "MiB/s",
+        ),
+        Row::repeated(
+            "unpaced tunnel, 8 connections (vs raw loopback TCP)",
+            &s.eight,
+            &s.raw8,
+            digits,
+            "MiB/s",
+        ),
+        Row::repeated(
             "paced agent, 1 session (vs the pacing bucket alone)",
-            fmt(single),
-            fmt(ceiling),
-            single / ceiling,
+            &s.single,
+            &s.ceiling,
+            digits,
+            "MiB/s",
         )
         .target(0.90, "≥ 0.90"),
-    );
-    let tunnel = tunnel::open(&access, spec(&target, source, 8), SessionOptions::default())
-        .await
-        .expect("tunnel");
-    let _warm = download(tunnel.local_addr(), 8, 256 * 1024).await;
-    let pooled = download(tunnel.local_addr(), 8, size).await;
-    tunnel.close().await;
-    rows.push(
-        Row::new(
+        Row::repeated(
             "paced agent, pool of 8 sessions, 8 connections (vs 1 session)",
-            fmt(pooled),
-            fmt(single),
-            pooled / single,
+            &s.pooled,
+            &s.single,
+            digits,
+            "MiB/s",
         )
         .target(6.0, "≥ 6×"),
-    );
-    sandbox.set_agent_pacing(false);
-
-    // Uploads are paced by the client (below MGS's cap): against its pacer alone.
-    let options = SessionOptions::default();
-    let per_second = options.channel.pace_per_second.unwrap_or(1000);
-    let pacer_ceiling = mib_per_s(
-        (client_pacer_ceiling(per_second, Duration::from_secs(3)).await
-            * postern_core::postern_ssm::channel::MAX_CHUNK as f64) as u64,
-        1.0,
-    );
-    let sink = sink_server().await;
-    let tunnel = tunnel::open(&access, spec(&target, sink, 1), options)
-        .await
-        .expect("tunnel");
-    let _warm = upload(tunnel.local_addr(), 256 * 1024).await;
-    let up = upload(tunnel.local_addr(), 4 * MIB).await;
-    tunnel.close().await;
-    rows.push(Row::new(
-        "upload, client pacing on, 1 session (vs the client pacer alone)",
-        fmt(up),
-        fmt(pacer_ceiling),
-        up / pacer_ceiling,
-    ));
-    rows
+        Row::repeated(
+            "upload, client pacing on, 1 session (vs the client pacer alone)",
+            &s.up,
+            &s.pacer_ceiling,
+            digits,
+            "MiB/s",
+        ),
+    ]
 }
