@@ -222,7 +222,8 @@ pub(crate) async fn run() -> Vec<Row> {
             .push(download(tunnel.local_addr(), 8, 16 * MIB).await);
         tunnel.close().await;
 
-        // Pacing on, as the real agent: one session against the bucket alone, a pool against one.
+        // Pacing on, as the real agent: one session against its schedule alone, a pool against
+        // one.
         sandbox.set_agent_pacing(true);
         s.ceiling.push(mib_per_s(
             (Pacer::ceiling(Duration::from_secs(2)).await * pacer::MESSAGE as f64) as u64,
@@ -274,7 +275,7 @@ pub(crate) async fn run() -> Vec<Row> {
             "MiB/s",
         ),
         Row::repeated(
-            "paced agent, 1 session (vs the pacing bucket alone)",
+            "paced agent, 1 session (vs the agent's pacing alone)",
             &s.single,
             &s.ceiling,
             digits,

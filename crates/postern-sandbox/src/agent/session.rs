@@ -869,9 +869,6 @@ impl Agent {
             self.last_report = now;
             tracing::debug!(session = %self.session_id, in_flight = self.reliable.in_flight(), queued = self.queue.len(), attached = self.out.is_some(), paused = self.paused, "agent: state");
         }
-        if self.pacing {
-            self.pacer.refill(now);
-        }
         while self
             .delayed_acks
             .front()
@@ -945,7 +942,12 @@ impl Agent {
         let now = Instant::now();
         // New output waits while the socket is backed up.
         while self.reliable.has_room() && self.outbox.len() < 8 {
-            if self.pacing && !self.pacer.try_take() {
+            if self.queue.is_empty() {
+                // Nothing waits: output that comes later starts the pacing schedule afresh.
+                self.pacer.idle();
+                break;
+            }
+            if self.pacing && !self.pacer.try_take(now) {
                 break;
             }
             let Some((payload_type, payload)) = self.queue.pop_front() else {
