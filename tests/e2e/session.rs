@@ -467,9 +467,11 @@ async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
     let (mut events, writer, _) = shell.split();
     output_until(&mut events, "sandbox$ ").await;
     let typist = writer.clone();
+    // Lines share 1 KiB messages while they wait for their pacing slot: 2 MB is about four
+    // times what the window (512 messages) holds.
     let typing = tokio::spawn(async move {
         let line = format!(": {}\r", "x".repeat(96)).into_bytes();
-        for _ in 0..2_000 {
+        for _ in 0..20_000 {
             if !typist.send(line.clone()).await {
                 return;
             }

@@ -521,6 +521,10 @@ impl Channel {
     /// Send bytes to the remote side (keystrokes, TCP bytes, smux frames) in ≤1 KiB messages.
     /// Returns how many bytes were taken: fewer than given when the window filled up (send the
     /// rest after acknowledgements arrive).
+    ///
+    /// Bytes first top up the last message still waiting for its pacing slot: under pacing a
+    /// message slot is what is scarce, and input handed over in pieces (a 32 KiB read and its
+    /// 8-byte smux header) would otherwise leave a short message every few dozen.
     pub fn send_output(&mut self, data: &[u8]) -> Result<usize, SendError> {
         if !self.is_ready() {
             return Err(if self.closed {
@@ -530,7 +534,14 @@ impl Channel {
             });
         }
         let mut taken = 0;
-        for chunk in data.chunks(MAX_CHUNK) {
+        if let Some(last) = self.paced.back_mut()
+            && last.payload_type == PayloadType::OUTPUT
+            && last.payload.len() < MAX_CHUNK
+        {
+            taken = (MAX_CHUNK - last.payload.len()).min(data.len());
+            last.payload.extend_from_slice(&data[..taken]);
+        }
+        for chunk in data[taken..].chunks(MAX_CHUNK) {
             match self.send_stream(PayloadType::OUTPUT, chunk) {
                 Ok(()) => taken += chunk.len(),
                 Err(SendError::WindowFull) if taken > 0 => break,

@@ -802,3 +802,55 @@ fn a_message_waiting_for_its_pacing_slot_counts_against_the_window_but_is_not_re
         "the second message, in its slot; no resend yet"
     );
 }
+
+#[test]
+fn input_handed_over_in_pieces_fills_the_messages_waiting_for_their_slot() {
+    // Ten messages a second: what is handed over while messages wait for their slots tops up
+    // the last of them instead of leaving it short, so no slot carries a few bytes only.
+    let start = Instant::now();
+    let config = ChannelConfig {
+        pace_per_second: Some(10),
+        ..ChannelConfig::default()
+    };
+    let (mut channel, _agent) = ready_shell(start, config);
+    assert_eq!(channel.send_output(&[b'a'; 1500]), Ok(1500));
+    assert_eq!(channel.send_output(&[b'b'; 600]), Ok(600));
+    assert_eq!(channel.in_flight(), 3, "1024 + 1024 + 52 bytes");
+    // A flag keeps its place: bytes after it go in a message of their own.
+    channel.send_flag(Flag::DisconnectToPort).expect("flag");
+    assert_eq!(channel.send_output(b"c"), Ok(1));
+    assert_eq!(channel.in_flight(), 5);
+    let mut payloads = Vec::new();
+    let mut now = start;
+    while payloads.len() < 5 {
+        while let Some(bytes) = channel.poll_transmit(now) {
+            let decoded = frame::decode(&bytes).expect("frame").frame;
+            payloads.push((decoded.sequence, decoded.payload_type, decoded.payload));
+        }
+        now += Duration::from_millis(10);
+        assert!(now - start < Duration::from_secs(2), "stuck: {payloads:?}");
+    }
+    let shape: Vec<(i64, PayloadType, usize)> = payloads
+        .iter()
+        .map(|(sequence, kind, payload)| (*sequence, *kind, payload.len()))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (0, PayloadType::OUTPUT, 1024),
+            (1, PayloadType::OUTPUT, 1024),
+            (2, PayloadType::OUTPUT, 52),
+            (3, PayloadType::FLAG, 4),
+            (4, PayloadType::OUTPUT, 1),
+        ]
+    );
+    let mut expected = vec![b'a'; 1500];
+    expected.extend_from_slice(&[b'b'; 600]);
+    let carried: Vec<u8> = payloads[..3]
+        .iter()
+        .flat_map(|(_, _, payload)| payload.iter().copied())
+        .collect();
+    assert!(carried == expected, "the bytes in order");
+    assert_eq!(payloads[3].2, 1u32.to_be_bytes().to_vec());
+    assert_eq!(payloads[4].2, b"c".to_vec());
+}
