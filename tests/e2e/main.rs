@@ -8,6 +8,7 @@ mod identity;
 mod identity_cli;
 mod independent;
 mod interrupt;
+mod inventory;
 mod readme;
 mod sandbox;
 mod session;

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod exec;
+mod fleet;
 mod identity;
 mod interrupt;
 mod keys;
@@ -53,8 +54,8 @@ struct Cli {
 enum Command {
     /// Open an interactive shell on an instance (works with pipes too).
     Shell {
-        /// The instance id (i-…).
-        #[arg(value_parser = instance_id)]
+        /// The instance: its id (i-…), Name tag or private IP.
+        #[arg(value_parser = target)]
         instance: String,
         /// Run this command in a terminal instead of a login shell (AWS-StartInteractiveCommand).
         #[arg(long)]
@@ -62,8 +63,8 @@ enum Command {
     },
     /// Run a command on an instance with separate stdout and stderr; exit with its exit code.
     Run {
-        /// The instance id (i-…).
-        #[arg(value_parser = instance_id)]
+        /// The instance: its id (i-…), Name tag or private IP.
+        #[arg(value_parser = target)]
         instance: String,
         /// The command and its arguments (after `--`).
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
@@ -74,8 +75,8 @@ enum Command {
     /// `postern tunnel i-0123… 5432:5432 --host db.internal` forwards 127.0.0.1:5432 to
     /// db.internal:5432 as seen from the instance; a local port of 0 picks a free one.
     Tunnel {
-        /// The instance id (i-…).
-        #[arg(value_parser = instance_id)]
+        /// The instance: its id (i-…), Name tag or private IP.
+        #[arg(value_parser = target)]
         instance: String,
         /// `<local port>:<remote port>`.
         ports: String,
@@ -94,6 +95,28 @@ enum Command {
         /// The SSH port on the instance.
         #[arg(default_value_t = 22)]
         port: u16,
+    },
+    /// List the instances you may reach, in every region of your profiles (or the regions and
+    /// identities of `[inventory]` in settings.toml), reachable first.
+    ///
+    /// QUERY matches name, id and private IP; `tag:team=pay*`, `state:running`, `region:eu-*`,
+    /// `account:prod` and `identity:dev` filter. A list younger than a minute is shown from the
+    /// cache unless --refresh.
+    Ls {
+        /// What to look for.
+        query: Vec<String>,
+        /// Show the instances out of reach too, with the reason.
+        #[arg(long)]
+        all: bool,
+        /// As JSON: {"instances": [...], "complete": bool}, every instance with `reachable`.
+        #[arg(long)]
+        json: bool,
+        /// List again now, even if the cached list is fresh.
+        #[arg(long)]
+        refresh: bool,
+        /// Every identity of `[inventory] identities` in settings.toml, not only the active one.
+        #[arg(long)]
+        fleet: bool,
     },
     /// Print an ~/.ssh/config block that sends `ssh i-…` and `ssh <Name tag>` through Postern.
     SshConfig,
@@ -186,11 +209,13 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Shell { instance, command } => {
             let access = access().await?;
+            let instance = resolve_target(&access, &instance).await?;
             let done = shell::shell(&access.ssm(), &instance, command.as_deref()).await;
             explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::Run { instance, command } => {
             let access = access().await?;
+            let instance = resolve_target(&access, &instance).await?;
             let done = shell::run(&access.ssm(), &instance, &command).await;
             explain_refusal(&resolver, &access, &instance, done).await
         }
@@ -202,6 +227,7 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
         } => {
             tunnel::check(&ports, pool)?;
             let access = access().await?;
+            let instance = resolve_target(&access, &instance).await?;
             let done =
                 tunnel::tunnel(&access.ssm(), &instance, &ports, host.as_deref(), pool).await;
             explain_refusal(&resolver, &access, &instance, done).await
@@ -210,6 +236,28 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
             let access = access().await?;
             let done = ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await;
             explain_refusal(&resolver, &access, &instance, done).await
+        }
+        Command::Ls {
+            query,
+            all,
+            json,
+            refresh,
+            fleet,
+        } => {
+            let query = query.join(" ");
+            fleet::ls(
+                &resolver,
+                fleet::Ask {
+                    query: Some(query.as_str()),
+                    all,
+                    json,
+                    refresh,
+                    fleet,
+                    profile: cli.profile.as_deref(),
+                    region: cli.region.as_deref(),
+                },
+            )
+            .await
         }
         Command::SshConfig => {
             ssh::config(
@@ -245,8 +293,12 @@ async fn explain_refusal(
     target: &str,
     done: anyhow::Result<u8>,
 ) -> anyhow::Result<u8> {
+    let identity = access.resolved.profile.as_deref().unwrap_or("environment");
     let error = match done {
-        Ok(code) => return Ok(code),
+        Ok(code) => {
+            remember_answer(resolver, identity, target, false);
+            return Ok(code);
+        }
         Err(error) => error,
     };
     let refusal = match error.downcast::<SessionError>() {
@@ -259,6 +311,9 @@ async fn explain_refusal(
     };
     let regions = resolver.profile_regions();
     let explained = inventory::explain_refusal(access, target, refusal, &regions).await;
+    if matches!(explained, SessionError::AccessDenied { .. }) {
+        remember_answer(resolver, identity, target, true);
+    }
     if let SessionError::InOtherRegion { found, .. } = &explained
         && let Some(region) = found.first()
     {
@@ -267,11 +322,38 @@ async fn explain_refusal(
     Err(explained.into())
 }
 
-/// A malformed instance id is refused as bad usage, before any call.
-fn instance_id(target: &str) -> Result<String, String> {
-    inventory::check_instance_id(target)
-        .map(|()| target.to_owned())
-        .map_err(|e| e.to_string())
+/// Remember what StartSession answered this identity for `instance` (the inventory shows
+/// "denied when last tried"); a failure to write it is only a warning.
+fn remember_answer(resolver: &Resolver, identity: &str, instance: &str, refused: bool) {
+    if !inventory::is_instance_id(instance) {
+        return;
+    }
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let noted = postern_core::settings::State::update(resolver.paths(), |state| {
+        state.session_answer(identity, instance, refused.then_some(at));
+    });
+    if let Err(e) = noted {
+        tracing::warn!("cannot remember StartSession's answer: {e}");
+    }
+}
+
+/// An instance id, Name tag or private IP; what looks like an instance id but is malformed is
+/// refused as bad usage, before any call.
+fn target(target: &str) -> Result<String, String> {
+    if target.trim().is_empty() {
+        return Err("an instance id (i-…), Name tag or private IP is needed".into());
+    }
+    if target.starts_with("i-") || target.starts_with("mi-") {
+        inventory::check_instance_id(target).map_err(|e| e.to_string())?;
+    }
+    Ok(target.to_owned())
+}
+
+/// The instance id a target names (an id as given; a Name tag or private IP looked up).
+async fn resolve_target(access: &AwsAccess, target: &str) -> anyhow::Result<String> {
+    Ok(inventory::resolve(&access.ec2(), target).await?)
 }
 
 /// Postern's own warnings only, as sentences on stderr, unless POSTERN_LOG asks for more (e.g.

@@ -9,7 +9,7 @@
 //! - identity: [`profile`] (the AWS config files, read as the AWS CLI reads them),
 //!   [`credentials`] (profiles to credentials: MFA sessions, roles, caching), [`keychain`] (the
 //!   only place secrets are kept), [`mfa`] (asking for codes), [`identity`] (the profiles and
-//!   roles a user can switch between), [`paths`] and [`settings`] (Postern's own folder);
+//!   roles a user can switch between), [`paths`] and [`settings`] (Postern's own folder, settings in layers), [`reach`] (tag rules);
 //! - sessions: [`session`] (start a session, drive its data channel, resume it after drops),
 //!   [`tunnel`] (local port forwarding over a pool of port sessions), [`inventory`].
 #![forbid(unsafe_code)]
@@ -26,6 +26,7 @@ pub mod keychain;
 pub mod mfa;
 pub mod paths;
 pub mod profile;
+pub mod reach;
 pub mod session;
 pub mod settings;
 pub mod tunnel;

@@ -91,6 +91,16 @@ impl Paths {
         self.home.join("settings.toml")
     }
 
+    /// The organisation's policy: the file `POSTERN_POLICY` names (none when it is empty), else
+    /// `/etc/postern/policy.toml`.
+    pub fn policy_file(&self) -> Option<PathBuf> {
+        match std::env::var_os("POSTERN_POLICY") {
+            Some(path) if path.is_empty() => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("/etc/postern/policy.toml")),
+        }
+    }
+
     /// `state.toml`: favourites, recents and what Postern learned.
     pub fn state_file(&self) -> PathBuf {
         self.home.join("state.toml")

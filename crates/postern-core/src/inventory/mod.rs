@@ -1,6 +1,12 @@
-//! The instances a user may reach. Today: listing running instances with their Name tags,
-//! resolving a Name to an instance id (for `ssh-proxy` and `ssh-config`), and finding which
-//! region an instance is in when Session Manager refused it.
+//! The instances a user may reach: every instance of every identity and region of the fleet
+//! view, with its Systems Manager status and whether it is within reach ([`listing`], [`row`]),
+//! searched ([`search`]) and cached ([`cache`]); resolving a Name tag or private IP to an
+//! instance id; and finding which region an instance is in when Session Manager refused it.
+
+pub mod cache;
+pub mod listing;
+pub mod row;
+pub mod search;
 
 use aws_sdk_ec2::types::Filter;
 
@@ -179,45 +185,122 @@ pub async fn explain_refusal(
     }
 }
 
-/// Why a name did not resolve.
+/// Why a name or address did not resolve to one instance.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    /// No running instance has that Name tag.
-    #[error("no running instance is named {0:?} in this account and region")]
-    NotFound(String),
-    /// Several do.
-    #[error("{count} running instances are named {name:?}; use an instance id ({ids})")]
+    /// No instance has that Name tag or private IP.
+    #[error(
+        "no instance is named {target:?} or has it as its private IP in {region}; \
+         `postern ls` lists the instances you can reach"
+    )]
+    NotFound {
+        /// The name or address.
+        target: String,
+        /// The region searched.
+        region: String,
+    },
+    /// Only instances that are not running do.
+    #[error("{target:?} is {candidates}, not running; start it first")]
+    NotRunning {
+        /// The name or address.
+        target: String,
+        /// Each with its state.
+        candidates: String,
+    },
+    /// Several running instances do.
+    #[error("{count} running instances match {target:?}: {candidates}; use an instance id")]
     Ambiguous {
-        /// The name.
-        name: String,
+        /// The name or address.
+        target: String,
         /// How many.
         count: usize,
-        /// Their ids.
-        ids: String,
+        /// Each with its name and address.
+        candidates: String,
     },
     /// Listing failed.
     #[error(transparent)]
     Listing(#[from] SessionError),
 }
 
-/// An instance id as given, or the one running instance whose Name tag is `target`.
+/// An instance id as given, or the one running instance whose Name tag or private IPv4
+/// address is `target`.
 pub async fn resolve(ec2: &aws_sdk_ec2::Client, target: &str) -> Result<String, ResolveError> {
     if is_instance_id(target) {
         return Ok(target.to_owned());
     }
-    let matches: Vec<String> = running(ec2)
-        .await?
-        .into_iter()
-        .filter(|i| i.name.as_deref() == Some(target))
-        .map(|i| i.id)
-        .collect();
-    match matches.as_slice() {
-        [] => Err(ResolveError::NotFound(target.to_owned())),
-        [one] => Ok(one.clone()),
+    let by_address = target.parse::<std::net::Ipv4Addr>().is_ok();
+    let field = if by_address {
+        "private-ip-address"
+    } else {
+        "tag:Name"
+    };
+    let mut found: Vec<(String, Option<String>, Option<String>, String)> = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name(field).values(target).build())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| SessionError::from_sdk("DescribeInstances", target, &e))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = instance.instance_id() else {
+                continue;
+            };
+            let state = instance
+                .state()
+                .and_then(|s| s.name())
+                .map_or("unknown", |s| s.as_str())
+                .to_owned();
+            if state == "terminated" {
+                continue;
+            }
+            let name = instance
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value())
+                .map(str::to_owned);
+            let ip = instance.private_ip_address().map(str::to_owned);
+            found.push((id.to_owned(), name, ip, state));
+        }
+    }
+    let describe = |list: &[&(String, Option<String>, Option<String>, String)],
+                    with_state: bool| {
+        list.iter()
+            .map(|(id, name, ip, state)| {
+                let mut about: Vec<&str> = Vec::new();
+                if let Some(name) = name {
+                    about.push(name);
+                }
+                if let Some(ip) = ip {
+                    about.push(ip);
+                }
+                if with_state {
+                    about.push(state);
+                }
+                format!("{id} ({})", about.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let running: Vec<_> = found.iter().filter(|f| f.3 == "running").collect();
+    match running.as_slice() {
+        [one] => Ok(one.0.clone()),
+        [] if found.is_empty() => Err(ResolveError::NotFound {
+            target: target.to_owned(),
+            region: ec2
+                .config()
+                .region()
+                .map_or_else(|| "this region".to_owned(), |r| r.to_string()),
+        }),
+        [] => Err(ResolveError::NotRunning {
+            target: target.to_owned(),
+            candidates: describe(&found.iter().collect::<Vec<_>>(), true),
+        }),
         many => Err(ResolveError::Ambiguous {
-            name: target.to_owned(),
+            target: target.to_owned(),
             count: many.len(),
-            ids: many.join(", "),
+            candidates: describe(many, false),
         }),
     }
 }

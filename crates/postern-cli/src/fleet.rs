@@ -1,0 +1,306 @@
+//! `postern ls`: the instances of the fleet view, reachable first, as a table or JSON.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use postern_core::credentials::{Resolver, Selection};
+use postern_core::inventory::cache::Cache;
+use postern_core::inventory::listing::{Event, Limits, Listing, Part, Request, Scope, rejudge};
+use postern_core::inventory::row::Row;
+use postern_core::inventory::search::Query;
+use postern_core::settings::{Regions, State};
+
+/// A cached list younger than this is shown without listing again (unless `--refresh`).
+const FRESH: Duration = Duration::from_secs(60);
+
+/// What `postern ls` was asked.
+pub(crate) struct Ask<'a> {
+    pub query: Option<&'a str>,
+    pub all: bool,
+    pub json: bool,
+    pub refresh: bool,
+    pub fleet: bool,
+    pub profile: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The identities and regions to list.
+async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>> {
+    let settings = resolver.settings();
+    let regions = match ask.region {
+        Some(region) => Regions::Listed(vec![region.to_owned()]),
+        None => settings.inventory.regions.clone(),
+    };
+    if ask.fleet && ask.profile.is_none() {
+        let identities = &settings.inventory.identities;
+        if identities.is_empty() {
+            anyhow::bail!(
+                "--fleet lists the identities of `[inventory] identities = [\"profile\", …]` in \
+                 settings.toml, and it names none; add some, or leave out --fleet to list the \
+                 active identity"
+            );
+        }
+        return Ok(identities
+            .iter()
+            .map(|profile| Scope {
+                identity: profile.clone(),
+                selection: Selection::Profile(profile.clone()),
+                regions: regions.clone(),
+            })
+            .collect());
+    }
+    let selection = Selection::from_option(ask.profile);
+    let resolved = resolver.credentials(&selection).await?;
+    let identity = resolved
+        .profile
+        .clone()
+        .unwrap_or_else(|| "environment".to_owned());
+    let regions = match (&regions, ask.region) {
+        // With no profile at all, the environment's region.
+        (Regions::OfProfiles, None) if resolved.profile.is_none() => match &resolved.region {
+            Some(region) => Regions::Listed(vec![region.clone()]),
+            None => regions,
+        },
+        _ => regions,
+    };
+    Ok(vec![Scope {
+        identity,
+        selection,
+        regions,
+    }])
+}
+
+pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result<u8> {
+    let settings = resolver.settings().clone();
+    for error in settings.inventory.reach.errors() {
+        eprintln!("postern: tag rule: {error}");
+    }
+    if !settings.inventory.reach.errors().is_empty() {
+        eprintln!("postern: until the tag rules are fixed, no instance is within reach");
+    }
+    let scopes = scopes(resolver, &ask).await?;
+    let identities: Vec<String> = scopes.iter().map(|s| s.identity.clone()).collect();
+    let paths = resolver.paths();
+    let state = State::load(paths)?;
+    let mut cache = Cache::load(paths);
+    let wanted = |part: &Part| {
+        identities.contains(&part.identity)
+            && match ask.region {
+                Some(region) => part.region == region,
+                None => true,
+            }
+    };
+    let cached: Vec<Part> = cache
+        .of(&identities)
+        .into_iter()
+        .filter(|p| wanted(p))
+        .collect();
+    let oldest = cached.iter().map(|p| p.listed_at).min();
+    let fresh = oldest.is_some_and(|at| now_secs().saturating_sub(at) < FRESH.as_secs())
+        && cached.iter().all(|p| p.problem.is_none());
+    let (mut parts, complete) = if fresh && !ask.refresh {
+        let age = now_secs().saturating_sub(oldest.unwrap_or(0));
+        eprintln!("postern: listed {age} s ago (--refresh to list again)");
+        (cached, true)
+    } else {
+        let request = Request {
+            resolver: resolver.clone(),
+            scopes,
+            profile_regions: resolver.profile_regions(),
+            reach: settings.inventory.reach.clone(),
+            aliases: settings.account_aliases.clone(),
+            denied: state.denied_sessions.clone(),
+            limits: Limits::default(),
+        };
+        let progress = std::io::stderr().is_terminal();
+        let mut listing = Listing::start(request);
+        let mut fresh_parts = Vec::new();
+        let mut complete = true;
+        while let Some(event) = listing.next().await {
+            match event {
+                Event::Progress(p) if progress => {
+                    let throttled = if p.throttled > 0 {
+                        " (AWS is throttling; waiting)"
+                    } else {
+                        ""
+                    };
+                    eprint!("\r\x1b[Klisting {} of {}{throttled}", p.done, p.total);
+                    let _ = std::io::stderr().flush();
+                }
+                Event::Progress(_) => {}
+                Event::Part(part) => {
+                    if let Some(problem) = &part.problem {
+                        complete = false;
+                        let place = if part.region.is_empty() {
+                            part.identity.clone()
+                        } else {
+                            format!("{} in {}", part.identity, part.region)
+                        };
+                        if progress {
+                            eprint!("\r\x1b[K");
+                        }
+                        eprintln!("postern: cannot list {place}: {problem}");
+                    }
+                    if let Some(note) = &part.note {
+                        eprintln!("postern: {} in {}: {note}", part.identity, part.region);
+                    }
+                    cache.merge(part.clone());
+                    fresh_parts.push(part);
+                }
+            }
+        }
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        if let Err(e) = cache.store(paths) {
+            tracing::warn!("cannot keep the list for next time: {e}");
+        }
+        // Failed parts show the rows cached before, if any.
+        let parts: Vec<Part> = cache
+            .of(&identities)
+            .into_iter()
+            .filter(|p| wanted(p) && fresh_parts.iter().any(|f| f.identity == p.identity))
+            .collect();
+        (parts, complete)
+    };
+    for part in &mut parts {
+        rejudge(part, &settings.inventory.reach, &state.denied_sessions);
+    }
+    let query = Query::parse(ask.query.unwrap_or(""));
+    let mut rows: Vec<Row> = parts
+        .into_iter()
+        .flat_map(|p| p.rows)
+        .filter(|r| query.matches(r))
+        .collect();
+    rows.sort_by(|a, b| {
+        (!a.reachable, &a.name, &a.id, &a.identity).cmp(&(
+            !b.reachable,
+            &b.name,
+            &b.id,
+            &b.identity,
+        ))
+    });
+    if ask.json {
+        let out = serde_json::json!({ "instances": rows.iter().map(json_row).collect::<Vec<_>>(), "complete": complete });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_table(&rows, ask.all);
+    }
+    let broken = !settings.inventory.reach.errors().is_empty();
+    Ok(if complete && !broken { 0 } else { 1 })
+}
+
+fn json_row(row: &Row) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "name": row.name,
+        "state": row.state,
+        "account": row.account,
+        "account_alias": row.account_alias,
+        "region": row.region,
+        "identity": row.identity,
+        "reachable": row.reachable,
+        "reason": row.reason(),
+        "reason_code": row.unreachable.as_ref().map(reason_code),
+        "ssm_status": row.ssm_status,
+        "agent_version": row.agent_version,
+        "last_ping": row.last_ping,
+        "platform": row.platform,
+        "private_ip": row.private_ip,
+        "remote_host_tunnels": row.remote_host_tunnels,
+        "tags": row.tags,
+    })
+}
+
+fn reason_code(reason: &postern_core::inventory::row::Unreachable) -> String {
+    serde_json::to_value(reason)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn print_table(rows: &[Row], all: bool) {
+    let shown: Vec<&Row> = rows.iter().filter(|r| all || r.reachable).collect();
+    let hidden = rows.len() - shown.len();
+    let many_identities = rows
+        .iter()
+        .map(|r| &r.identity)
+        .collect::<BTreeSet<_>>()
+        .len()
+        > 1;
+    let colour = std::io::stdout().is_terminal();
+    let mut header = vec!["NAME", "INSTANCE", "PRIVATE IP", "ACCOUNT", "REGION"];
+    if many_identities {
+        header.push("IDENTITY");
+    }
+    header.push("STATUS");
+    let lines: Vec<(bool, Vec<String>)> = shown
+        .iter()
+        .map(|row| {
+            let mut cells = vec![
+                row.name.clone().unwrap_or_else(|| "-".into()),
+                row.id.clone(),
+                row.private_ip.clone().unwrap_or_else(|| "-".into()),
+                row.account_alias
+                    .clone()
+                    .unwrap_or_else(|| row.account.clone()),
+                row.region.clone(),
+            ];
+            if many_identities {
+                cells.push(row.identity.clone());
+            }
+            cells.push(row.reason().unwrap_or_else(|| "reachable".into()));
+            (row.reachable, cells)
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for (_, cells) in &lines {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let format = |cells: &[String]| {
+        let last = cells.len() - 1;
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.clone()
+                } else {
+                    format!("{c:<width$}", width = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = std::io::stdout().lock();
+    if shown.is_empty() {
+        let _ = writeln!(out, "No instance within reach.");
+    } else {
+        let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+        let _ = writeln!(out, "{}", format(&header));
+        for (reachable, cells) in &lines {
+            let line = format(cells);
+            if !reachable && colour {
+                let _ = writeln!(out, "\x1b[2m{line}\x1b[0m");
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "{hidden} more out of reach (stopped, offline, outside your tag rules…): --all shows them"
+        );
+    }
+}
