@@ -7,7 +7,9 @@
 //! | `GET /_sandbox/clock` | `{"now": "2026-11-25T13:00:00Z", "unix": 1795000000}` |
 //! | `POST /_sandbox/clock/advance` `{"seconds": 3600}` | move the clock forward (negative: back) |
 //! | `POST /_sandbox/clock/set` `{"unix": 1795000000}` | jump to a time |
-//! | `POST /_sandbox/throttle` `{"lookup_events": false}` | switch CloudTrail's LookupEvents throttle |
+//! | `POST /_sandbox/throttle` `{"lookup_events": false, "ec2": true, "ssm": true, "limits": {"DescribeInstances": {"burst": 10, "per_second": 5}}, "refuse_next": {"DescribeInstanceInformation": 20}}` | switch the throttles (any subset), set buckets, refuse the next N calls of an action (with the throttle on); answers how many calls each action had refused |
+//! | `POST /_sandbox/latency` `{"DescribeInstances": 80}` | add milliseconds to every call of an action (0: none) |
+//! | `POST /_sandbox/cloudtrail` `{"delay_seconds": 300}` | LookupEvents shows an event only this long after its call |
 //! | `POST /_sandbox/agent` `{"pacing": true}` | make agents pace output like the real agent |
 //! | `POST /_sandbox/sessions/<id>/faults` `{…}` | inject faults ([`crate::agent::Faults`]) |
 //! | `POST /_sandbox/faults` `{…}` or `null` | faults for every session started from now on |
@@ -109,19 +111,51 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
             return admin_json(StatusCode::OK, json!({ "armed": true }));
         }
         ("POST", "/_sandbox/throttle") => {
-            let Some(on) = body.get("lookup_events").and_then(Value::as_bool) else {
+            return throttle(shared, &body);
+        }
+        ("POST", "/_sandbox/latency") => {
+            let Some(actions) = body.as_object() else {
                 return problem(
                     StatusCode::BAD_REQUEST,
-                    "send {\"lookup_events\": true or false}",
+                    "send {\"DescribeInstances\": 80, …} (milliseconds; 0 for none)",
                 );
             };
-            shared.world().lookup_throttle = on;
-            return admin_json(StatusCode::OK, json!({ "lookup_events": on }));
+            let mut world = shared.world();
+            for (action, ms) in actions {
+                let Some(ms) = ms.as_u64() else {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        &format!("{action}: milliseconds, a whole number"),
+                    );
+                };
+                if ms == 0 {
+                    world.throttles.latency.remove(action);
+                } else {
+                    world
+                        .throttles
+                        .latency
+                        .insert(action.clone(), std::time::Duration::from_millis(ms));
+                }
+            }
+            let latency: serde_json::Map<String, Value> = world
+                .throttles
+                .latency
+                .iter()
+                .map(|(a, d)| (a.clone(), json!(d.as_millis() as u64)))
+                .collect();
+            return admin_json(StatusCode::OK, Value::Object(latency));
+        }
+        ("POST", "/_sandbox/cloudtrail") => {
+            let Some(seconds) = body.get("delay_seconds").and_then(Value::as_i64) else {
+                return problem(StatusCode::BAD_REQUEST, "send {\"delay_seconds\": 300}");
+            };
+            shared.world().cloudtrail_delay = time::Duration::seconds(seconds.max(0));
+            return admin_json(StatusCode::OK, json!({ "delay_seconds": seconds.max(0) }));
         }
         _ => {
             return problem(
                 StatusCode::NOT_FOUND,
-                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set, GET /_sandbox/mfa/demo/code, POST /_sandbox/throttle",
+                "unknown admin call: GET /_sandbox/clock, POST /_sandbox/clock/advance, POST /_sandbox/clock/set, GET /_sandbox/mfa/demo/code, POST /_sandbox/throttle, POST /_sandbox/latency, POST /_sandbox/cloudtrail",
             );
         }
     }
@@ -129,6 +163,69 @@ pub async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: Bod
     admin_json(
         StatusCode::OK,
         json!({ "now": iso_seconds(now), "unix": now.unix_timestamp() }),
+    )
+}
+
+/// `POST /_sandbox/throttle`: switch the throttles (`lookup_events`, `ec2`, `ssm`: booleans) and
+/// set buckets (`limits`: `{"DescribeInstances": {"burst": 10, "per_second": 5}}`); answers the
+/// throttles in force and how many calls each action had refused.
+fn throttle(shared: &Shared, body: &Value) -> Response {
+    let Some(fields) = body.as_object() else {
+        return problem(StatusCode::BAD_REQUEST, "send a JSON object");
+    };
+    let mut world = shared.world();
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("lookup_events", Value::Bool(on)) => world.lookup_throttle = *on,
+            ("ec2", Value::Bool(on)) => world.throttles.ec2 = *on,
+            ("ssm", Value::Bool(on)) => world.throttles.ssm = *on,
+            ("refuse_next", Value::Object(actions)) => {
+                for (action, count) in actions {
+                    let Some(count) = count.as_u64() else {
+                        return problem(
+                            StatusCode::BAD_REQUEST,
+                            &format!("refuse_next.{action}: a number of calls"),
+                        );
+                    };
+                    world.throttles.refuse_next.insert(action.clone(), count);
+                }
+            }
+            ("limits", Value::Object(limits)) => {
+                for (action, limit) in limits {
+                    match serde_json::from_value::<crate::throttle::RateLimit>(limit.clone()) {
+                        Ok(limit) => {
+                            world.throttles.limits.insert(action.clone(), limit);
+                        }
+                        Err(e) => {
+                            return problem(
+                                StatusCode::BAD_REQUEST,
+                                &format!(
+                                    "limits.{action}: {{\"burst\": N, \"per_second\": N}}: {e}"
+                                ),
+                            );
+                        }
+                    }
+                }
+                world.throttles.reset();
+            }
+            _ => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "unknown or bad field {key}: send any of {{\"lookup_events\": bool, \"ec2\": bool, \"ssm\": bool, \"limits\": {{\"Action\": {{\"burst\": N, \"per_second\": N}}}}}}"
+                    ),
+                );
+            }
+        }
+    }
+    admin_json(
+        StatusCode::OK,
+        json!({
+            "lookup_events": world.lookup_throttle,
+            "ec2": world.throttles.ec2,
+            "ssm": world.throttles.ssm,
+            "refused": world.throttles.refused,
+        }),
     )
 }
 

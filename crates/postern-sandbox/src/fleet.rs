@@ -32,9 +32,88 @@ pub enum GenerateError {
     Write(#[from] toml::ser::Error),
 }
 
+/// Regions a generated scenario may enable, the default world's first.
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+    "eu-north-1",
+    "ap-south-1",
+];
+
+/// The shape of a generated scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Instances in all.
+    pub instances: usize,
+    /// Enabled regions (the default world's three when `None`; at most 10).
+    pub regions: Option<usize>,
+    /// Accounts (the default world's two when `None`): the demo account, then copies of the
+    /// prod account (same roles, trusting the demo account) with ids of their own.
+    pub accounts: Option<usize>,
+    /// The seed: the same seed writes the same fleet.
+    pub seed: u64,
+}
+
 /// The default scenario, with `count` generated instances as its fleet, as TOML text.
 pub fn generate(count: usize, seed: u64) -> Result<String, GenerateError> {
+    generate_shaped(Shape {
+        instances: count,
+        regions: None,
+        accounts: None,
+        seed,
+    })
+}
+
+/// The default scenario reshaped: its regions and accounts, and a generated fleet.
+pub fn generate_shaped(shape: Shape) -> Result<String, GenerateError> {
+    let Shape {
+        instances: count,
+        seed,
+        ..
+    } = shape;
     let mut scenario: Table = toml::from_str(DEFAULT_TOML)?;
+    if let Some(n) = shape.regions {
+        let n = n.clamp(1, REGIONS.len());
+        if let Some(settings) = scenario.get_mut("settings").and_then(Value::as_table_mut) {
+            settings.insert(
+                "regions".into(),
+                Value::Array(
+                    REGIONS[..n]
+                        .iter()
+                        .map(|r| Value::String((*r).into()))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    if let Some(n) = shape.accounts
+        && let Some(list) = scenario.get_mut("accounts").and_then(Value::as_array_mut)
+    {
+        let n = n.max(1);
+        if list.len() > n {
+            list.truncate(n);
+        }
+        let template = list.get(1).cloned();
+        let mut next = list.len();
+        while list.len() < n {
+            let Some(Value::Table(mut copy)) = template.clone() else {
+                break;
+            };
+            next += 1;
+            copy.insert("id".into(), Value::String(format!("4567890{next:05}")));
+            copy.insert(
+                "alias".into(),
+                Value::String(format!("postern-prod-{next}")),
+            );
+            list.push(Value::Table(copy));
+        }
+    }
     let accounts: Vec<String> = scenario
         .get("accounts")
         .and_then(Value::as_array)
@@ -164,5 +243,30 @@ mod tests {
             .map(|i| i.region.as_str())
             .collect();
         assert_eq!(regions.len(), 3);
+    }
+
+    #[test]
+    fn regions_and_accounts_as_asked() {
+        let text = generate_shaped(Shape {
+            instances: 800,
+            regions: Some(4),
+            accounts: Some(3),
+            seed: 1,
+        })
+        .expect("generates");
+        let scenario = Scenario::from_toml(&text).expect("loads");
+        assert_eq!(scenario.settings.regions.len(), 4);
+        assert_eq!(scenario.accounts.len(), 3);
+        let cells: std::collections::BTreeSet<_> = scenario
+            .fleet
+            .instances
+            .iter()
+            .map(|i| (i.account.as_str(), i.region.as_str()))
+            .collect();
+        assert_eq!(cells.len(), 12, "every account in every region");
+        // The third account is a copy of prod: its roles trust the demo account.
+        let third = &scenario.accounts[2];
+        assert_ne!(third.id, scenario.accounts[1].id);
+        assert!(third.roles.iter().any(|r| r.name == "prod-readonly"));
     }
 }

@@ -162,6 +162,19 @@ async fn handle(
         source_ip,
         user_agent,
     };
+    // Injected latency, before the call is served (without holding the world).
+    let action = request
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next().map(str::to_owned))
+        .or_else(|| request.query_params().get("Action").map(str::to_owned));
+    let delay = action
+        .as_deref()
+        .and_then(|a| shared.world().throttles.latency.get(a).copied());
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let (service, result) = dispatch(&shared, &request);
     let mut response = match result {
         Ok(response) => response,
@@ -280,6 +293,14 @@ fn dispatch(shared: &Shared, request: &Request) -> (Service, Result<Response, Aw
             .ok()
             .map(str::to_owned),
     };
+    if let Some(action) = &operation
+        && let Err(throttled) =
+            world
+                .throttles
+                .take(service, caller.principal.account(), &region, action)
+    {
+        return (service, Err(throttled));
+    }
     let result = match service {
         Service::Sts => services::sts::handle(&mut world, &call, &params)
             .map(|xml| respond(StatusCode::OK, "text/xml", xml, &request.request_id)),

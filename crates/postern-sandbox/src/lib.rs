@@ -38,6 +38,7 @@ pub mod policy;
 pub mod scenario;
 pub mod services;
 pub mod sigv4;
+pub mod throttle;
 pub mod trail;
 pub mod wire;
 pub mod world;
@@ -265,6 +266,31 @@ impl Sandbox {
     /// API requests received so far, answered or refused (`/_sandbox/` calls not counted).
     pub fn requests_served(&self) -> u64 {
         self.shared.world().requests
+    }
+
+    /// Add `latency` to every call of `action` (`DescribeInstances`…); zero for none.
+    pub fn set_latency(&self, action: &str, latency: std::time::Duration) {
+        let mut world = self.shared.world();
+        if latency.is_zero() {
+            world.throttles.latency.remove(action);
+        } else {
+            world.throttles.latency.insert(action.to_owned(), latency);
+        }
+    }
+
+    /// Refuse the next `count` calls of `action` as throttled, whatever the buckets hold (the
+    /// service's throttle must be on).
+    pub fn refuse_next_calls(&self, action: &str, count: u64) {
+        self.shared
+            .world()
+            .throttles
+            .refuse_next
+            .insert(action.to_owned(), count);
+    }
+
+    /// EC2 and SSM calls refused by the throttles so far, by action.
+    pub fn throttled_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.world().throttles.refused.clone()
     }
 
     /// Switch CloudTrail LookupEvents' throttle (2 requests/s per account and region) on or off.

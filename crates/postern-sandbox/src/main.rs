@@ -52,6 +52,12 @@ enum Command {
         /// The seed: the same seed writes the same fleet.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Enabled regions, 1 to 10 (default: the default world's three).
+        #[arg(long)]
+        regions: Option<usize>,
+        /// Accounts: the demo account, then copies of the prod account (default: those two).
+        #[arg(long)]
+        accounts: Option<usize>,
     },
 }
 
@@ -101,8 +107,19 @@ async fn run() -> anyhow::Result<()> {
             port,
             background: false,
         } => serve(scenario, port).await,
-        Command::Generate { instances, seed } => {
-            print!("{}", postern_sandbox::fleet::generate(instances, seed)?);
+        Command::Generate {
+            instances,
+            seed,
+            regions,
+            accounts,
+        } => {
+            let shape = postern_sandbox::fleet::Shape {
+                instances,
+                regions,
+                accounts,
+                seed,
+            };
+            print!("{}", postern_sandbox::fleet::generate_shaped(shape)?);
             Ok(())
         }
     }

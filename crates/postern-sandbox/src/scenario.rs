@@ -171,6 +171,23 @@ pub struct Settings {
     /// Whether CloudTrail LookupEvents is throttled at 2 requests/s per account and region.
     #[serde(default = "yes")]
     pub lookup_events_throttle: bool,
+    /// Whether EC2 calls are throttled (token buckets per account, region and action; see
+    /// [`crate::throttle`]).
+    #[serde(default = "yes")]
+    pub ec2_throttle: bool,
+    /// Whether SSM calls are throttled.
+    #[serde(default = "yes")]
+    pub ssm_throttle: bool,
+    /// Buckets other than the defaults, by action.
+    #[serde(default)]
+    pub rate_limits: BTreeMap<String, crate::throttle::RateLimit>,
+    /// Latency added to each call of an action, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: BTreeMap<String, u64>,
+    /// How long after a call CloudTrail's LookupEvents shows its event (AWS: typically about
+    /// five minutes, up to fifteen); 0 by default, so tests see events at once.
+    #[serde(default)]
+    pub cloudtrail_delay_seconds: u64,
     /// A seed for every generated id and key, for reproducible runs; random when absent.
     pub seed: Option<u64>,
     /// Whether agents pace output like the real agent (1 KiB messages at 1 ms intervals).
@@ -191,6 +208,11 @@ impl Default for Settings {
             default_region: default_region(),
             regions: default_regions(),
             lookup_events_throttle: true,
+            ec2_throttle: true,
+            ssm_throttle: true,
+            rate_limits: BTreeMap::new(),
+            latency_ms: BTreeMap::new(),
+            cloudtrail_delay_seconds: 0,
             seed: None,
             agent_pacing: false,
             idle_timeout_minutes: twenty(),

@@ -91,6 +91,10 @@ pub struct World {
     pub events: Vec<crate::trail::TrailEvent>,
     /// Whether LookupEvents is throttled (2 requests/s per account and region).
     pub lookup_throttle: bool,
+    /// EC2 and SSM throttling, and injected latency.
+    pub throttles: crate::throttle::Throttles,
+    /// How long after a call LookupEvents shows its event.
+    pub cloudtrail_delay: time::Duration,
     /// API requests received so far (not counting `/_sandbox/` calls), answered or refused.
     pub requests: u64,
     /// Recent LookupEvents calls per (account, region), for the throttle.
@@ -300,6 +304,20 @@ impl World {
             address,
             events: Vec::new(),
             lookup_throttle: scenario.settings.lookup_events_throttle,
+            throttles: crate::throttle::Throttles::new(
+                scenario.settings.ec2_throttle,
+                scenario.settings.ssm_throttle,
+                scenario.settings.rate_limits.clone(),
+                scenario
+                    .settings
+                    .latency_ms
+                    .iter()
+                    .map(|(action, ms)| (action.clone(), std::time::Duration::from_millis(*ms)))
+                    .collect(),
+            ),
+            cloudtrail_delay: time::Duration::seconds(
+                i64::try_from(scenario.settings.cloudtrail_delay_seconds).unwrap_or(i64::MAX),
+            ),
             requests: 0,
             lookups: HashMap::new(),
             faults: HashMap::new(),

@@ -147,11 +147,14 @@ fn lookup_events(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Valu
         Some(("AccessKeyId", v)) => event.access_key_id == v,
         Some(_) => false,
     };
+    // Events are delivered `cloudtrail_delay` after their call, as CloudTrail delivers late.
+    let delivered = world.now() - world.cloudtrail_delay;
     let selected: Vec<&TrailEvent> = world
         .events
         .iter()
         .rev()
         .filter(|e| !insights_only && e.account == account && e.region == call.region)
+        .filter(|e| e.time <= delivered)
         .filter(|e| e.time >= start && e.time <= end && matches(e))
         .collect();
     let query = format!(
