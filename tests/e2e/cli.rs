@@ -192,7 +192,7 @@ async fn instances_of_other_regions_or_none_are_named_as_such_not_as_denied() {
     let calls_before = sandbox.requests_served();
     for args in [
         vec!["run", "i-xyz", "--", "true"],
-        vec!["shell", "web-1"],
+        vec!["shell", "mi-01"],
         vec!["tunnel", "i-12", "0:22"],
     ] {
         let out = postern(&env, &args, b"").await;

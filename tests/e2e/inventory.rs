@@ -319,3 +319,178 @@ async fn an_instance_by_name_or_private_ip() {
     let out = postern(&env, &["run", "i-nothex", "--", "true"], b"").await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// The scale test: 10,000 instances in 4 regions and 2 accounts, listed by two identities (one
+/// per account) with SSM's DescribeInstanceInformation throttled hard.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_instances_in_four_regions_and_two_accounts_while_throttled() {
+    use std::sync::Arc;
+
+    use postern_core::inventory::listing::{Event, Limits, Listing, Request, Scope};
+    use postern_core::reach::Reach;
+    use postern_core::settings::Regions;
+    use postern_sandbox::fleet::{Shape, generate_shaped};
+    use postern_sandbox::throttle::RateLimit;
+
+    let text = generate_shaped(Shape {
+        instances: 10_000,
+        regions: Some(4),
+        accounts: Some(2),
+        seed: 2026,
+    })
+    .expect("generates");
+    let mut scenario = Scenario::from_toml(&text).expect("loads");
+    scenario.settings.rate_limits.insert(
+        "DescribeInstanceInformation".into(),
+        RateLimit {
+            burst: 5.0,
+            per_second: 20.0,
+        },
+    );
+    let regions = scenario.settings.regions.clone();
+    assert_eq!(regions.len(), 4);
+    let sandbox = Arc::new(
+        postern_sandbox::Sandbox::builder(scenario.clone())
+            .start()
+            .await
+            .expect("sandbox"),
+    );
+    let home = TempDir::new("fleet-10k");
+    let resolver = Arc::new(postern_e2e::demo_resolver(
+        &sandbox,
+        &home,
+        Arc::new(postern_e2e::SandboxDevice(sandbox.clone())),
+    ));
+    let request = || Request {
+        resolver: resolver.clone(),
+        scopes: ["developer", "prod-ops"]
+            .iter()
+            .map(|profile| Scope {
+                identity: (*profile).to_owned(),
+                selection: postern_core::credentials::Selection::Profile((*profile).to_owned()),
+                regions: Regions::Listed(regions.clone()),
+            })
+            .collect(),
+        profile_regions: Vec::new(),
+        reach: Reach::Unlimited,
+        aliases: BTreeMap::new(),
+        denied: BTreeMap::new(),
+        limits: Limits {
+            first_backoff: std::time::Duration::from_millis(20),
+            ..Limits::default()
+        },
+    };
+    // The buckets throttle a fast machine; the first 40 calls are refused on any machine.
+    sandbox.refuse_next_calls("DescribeInstanceInformation", 40);
+    let before = sandbox.requests_served();
+    let mut listing = Listing::start(request());
+    let mut parts = Vec::new();
+    let mut progress = Vec::new();
+    while let Some(event) = listing.next().await {
+        match event {
+            Event::Progress(p) => progress.push(p),
+            Event::Part(part) => parts.push(part),
+        }
+    }
+    assert_eq!(parts.len(), 8, "2 identities × 4 regions");
+    for part in &parts {
+        assert!(
+            part.problem.is_none(),
+            "{}/{}: {:?}",
+            part.identity,
+            part.region,
+            part.problem
+        );
+    }
+    let last = progress.last().expect("progress");
+    assert_eq!((last.done, last.total), (8, 8));
+    let refused = sandbox.throttled_calls();
+    assert!(
+        progress.iter().any(|p| p.throttled > 0),
+        "throttling shows as progress (the sandbox refused {refused:?})"
+    );
+    assert!(
+        refused
+            .get("DescribeInstanceInformation")
+            .copied()
+            .unwrap_or(0)
+            >= 40,
+        "the sandbox did throttle: {refused:?}"
+    );
+
+    // Every instance of the two accounts, once, with the reason the scenario implies.
+    let mut listed: BTreeMap<String, (bool, Option<String>)> = BTreeMap::new();
+    for row in parts.iter().flat_map(|p| &p.rows) {
+        let reason = row.unreachable.as_ref().map(|u| {
+            serde_json::to_value(u).expect("json")["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        });
+        assert!(
+            listed
+                .insert(row.id.clone(), (row.reachable, reason))
+                .is_none(),
+            "{} listed twice",
+            row.id
+        );
+    }
+    let expected: BTreeMap<String, Option<&str>> = scenario
+        .fleet
+        .instances
+        .iter()
+        .map(|i| {
+            let reason = if i.state != InstanceState::Running {
+                Some("not_running")
+            } else {
+                match i.ssm {
+                    SsmStatus::Online => None,
+                    SsmStatus::Unmanaged => Some("not_managed"),
+                    SsmStatus::ConnectionLost | SsmStatus::Inactive => Some("offline"),
+                }
+            };
+            (i.id.clone(), reason)
+        })
+        .collect();
+    assert_eq!(listed.len(), 10_000);
+    assert_eq!(expected.len(), 10_000);
+    for (id, reason) in &expected {
+        let (reachable, code) = listed.get(id).unwrap_or_else(|| panic!("{id} not listed"));
+        assert_eq!(code.as_deref(), *reason, "{id}");
+        assert_eq!(*reachable, reason.is_none(), "{id}");
+    }
+
+    let full = sandbox.requests_served() - before;
+
+    // Dropping a listing cancels it. With every DescribeInstanceInformation slowed to 300 ms a
+    // listing takes seconds; dropped after half a second, its calls stop: the count settles
+    // (no new call for a second) far below a whole listing's.
+    sandbox.set_latency(
+        "DescribeInstanceInformation",
+        std::time::Duration::from_millis(300),
+    );
+    let before = sandbox.requests_served();
+    let listing = Listing::start(request());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(listing);
+    let mut seen = sandbox.requests_served();
+    let mut quiet_since = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    while quiet_since.elapsed() < std::time::Duration::from_secs(1) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "calls kept coming after the listing was dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = sandbox.requests_served();
+        if now != seen {
+            seen = now;
+            quiet_since = std::time::Instant::now();
+        }
+    }
+    let cancelled = seen - before;
+    assert!(
+        cancelled * 4 < full,
+        "a dropped listing made {cancelled} calls, a whole one {full}"
+    );
+}

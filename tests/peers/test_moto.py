@@ -10,13 +10,19 @@ DescribeInstances by reservation (so the seed below launches one instance per re
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import tempfile
 import tomllib
 import unittest
+from pathlib import Path
 
 import boto3
 import botocore.config
 
 from peers import ROOT, Moto, Sandbox
+
+POSTERN = Path(os.environ.get("POSTERN_BIN", ROOT / "target/debug/postern"))
 
 TEAMS = ["payments", "search", "data", "platform", "payments", "search", "data", "platform", "payments", "search"]
 
@@ -142,6 +148,38 @@ class OnMoto(HappyPaths, unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.backend = MotoBackend()
+
+    def test_postern_ls_lists_moto_instances(self) -> None:
+        """`postern ls` against moto's EC2: every instance once, running, with its tags. moto
+        has no Session Manager inventory, so the SSM status is unknown (or, should moto answer
+        DescribeInstanceInformation empty, not managed) and nothing is reachable."""
+        b = self.backend
+        with tempfile.TemporaryDirectory() as home:
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "HOME": home,
+                "POSTERN_HOME": home,
+                "POSTERN_POLICY": "",
+                "AWS_ENDPOINT_URL": b.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+                "AWS_CONFIG_FILE": "/nonexistent/postern-peers-config",
+                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/postern-peers-credentials",
+            }
+            out = subprocess.run([str(POSTERN), "ls", "--json", "--all"], env=env, capture_output=True, text=True, timeout=60)
+        listed = json.loads(out.stdout)
+        rows = listed["instances"]
+        self.assertEqual(sorted(r["id"] for r in rows), sorted(b.every), out.stderr)
+        for row in rows:
+            self.assertEqual(row["state"], "running")
+            self.assertEqual(row["region"], "us-east-1")
+            self.assertEqual(row["account"], b.account)
+            self.assertEqual(row["identity"], "environment")
+            self.assertIn(row["ssm_status"], ("unknown", "not_managed"))
+            self.assertFalse(row["reachable"])
+            self.assertEqual(row["name"], row["tags"]["Name"])
+        self.assertEqual({r["id"] for r in rows if r["tags"]["team"] == "payments"}, b.payments)
 
     @classmethod
     def tearDownClass(cls) -> None:

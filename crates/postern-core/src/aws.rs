@@ -41,6 +41,7 @@ pub struct AwsAccess {
     credentials: SharedCredentialsProvider,
     resolver: Arc<Resolver>,
     selection: Selection,
+    throttling_to_caller: bool,
 }
 
 impl AwsAccess {
@@ -62,7 +63,15 @@ impl AwsAccess {
             resolved,
             resolver,
             selection,
+            throttling_to_caller: false,
         })
+    }
+
+    /// Clients that do not retry throttled calls themselves: the caller waits them out (and can
+    /// show that it does), as the inventory does.
+    pub fn leaving_throttling_to_caller(mut self) -> Self {
+        self.throttling_to_caller = true;
+        self
     }
 
     /// The SDK keeps no credentials of its own: every request asks Postern's resolver (which
@@ -101,6 +110,9 @@ impl AwsAccess {
             .interceptor(SharedRefused(refused.clone()))
             .retry_classifier(SharedRefused(refused))
             .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(4));
+        if self.throttling_to_caller {
+            builder = builder.retry_classifier(ThrottlingLeftToCaller);
+        }
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
         }
@@ -131,6 +143,9 @@ impl AwsAccess {
             .interceptor(SharedRefused(refused.clone()))
             .retry_classifier(SharedRefused(refused))
             .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4));
+        if self.throttling_to_caller {
+            builder = builder.retry_classifier(ThrottlingLeftToCaller);
+        }
         if let Some(url) = self.endpoint("ec2") {
             builder = builder.endpoint_url(url);
         }
@@ -294,6 +309,38 @@ const REFUSED_CREDENTIALS: &[&str] = &[
     "InvalidClientTokenId",
     "UnrecognizedClientException",
 ];
+
+/// The error codes AWS throttles with.
+pub const THROTTLING_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+];
+
+/// A retry classifier that forbids the SDK's own retry of a throttled call (any classifier's
+/// "forbidden" wins), so the caller sees the throttling and waits it out itself.
+#[derive(Debug)]
+struct ThrottlingLeftToCaller;
+
+impl ClassifyRetry for ThrottlingLeftToCaller {
+    fn name(&self) -> &'static str {
+        "ThrottlingLeftToCaller"
+    }
+
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        let Some(response) = context.response() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let body = response.body().bytes().unwrap_or(&[]);
+        match error_code(response.headers(), body) {
+            Some(code) if THROTTLING_CODES.contains(&code.as_str()) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+}
 
 /// The error code of an AWS error answer: the `x-amzn-ErrorType` header or `__type` member of a
 /// JSON answer (`…#ExpiredTokenException`, `ExpiredTokenException:http://…`), or the `<Code>` of

@@ -232,16 +232,9 @@ impl CallError {
     }
 
     fn throttled(&self) -> bool {
-        matches!(
-            self.code.as_deref(),
-            Some(
-                "RequestLimitExceeded"
-                    | "ThrottlingException"
-                    | "Throttling"
-                    | "TooManyRequestsException"
-                    | "RequestThrottled"
-            )
-        )
+        self.code
+            .as_deref()
+            .is_some_and(|code| crate::aws::THROTTLING_CODES.contains(&code))
     }
 }
 
@@ -325,7 +318,7 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
     )
     .await
     {
-        Ok(access) => access,
+        Ok(access) => access.leaving_throttling_to_caller(),
         Err(e) => {
             shared.finished(failed(e.to_string(), Some(account)));
             return;
