@@ -788,7 +788,6 @@ fn describe_sessions(world: &mut World, call: &Call<'_>, body: &Body) -> Result<
         }
         filters.push((key, value));
     }
-    let me = call.caller.principal.arn();
     let account = call.caller.principal.account();
     let keep = |s: &SsmSession| {
         s.account == account
@@ -798,7 +797,8 @@ fn describe_sessions(world: &mut World, call: &Call<'_>, body: &Body) -> Result<
                 "InvokedAfter" => parse_time(value).is_some_and(|t| s.started >= t),
                 "InvokedBefore" => parse_time(value).is_some_and(|t| s.started <= t),
                 "Target" => s.target == *value,
-                "Owner" => s.owner_arn == *value || (*value == "Self" && s.owner_arn == me),
+                // An ARN, as AWS documents the Owner filter.
+                "Owner" => s.owner_arn == *value,
                 "Status" => s.status.name() == *value,
                 "SessionId" => s.id == *value,
                 "AccessType" => *value == "Standard",

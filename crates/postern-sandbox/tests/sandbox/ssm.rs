@@ -293,17 +293,20 @@ async fn users_see_resume_and_terminate_only_their_own_sessions() {
         .filter_map(|s| s.session_id())
         .collect();
     assert!(listed.contains(&my_session.as_str()) && listed.contains(&their_session.as_str()));
-    let own = mine
-        .describe_sessions()
-        .state(SessionState::Active)
-        .filters(
-            SessionFilter::builder()
-                .key(SessionFilterKey::Owner)
-                .value("Self")
-                .build()
-                .expect("f"),
-        )
-        .send()
+    // The Owner filter takes the owner's ARN, as AWS documents it (nothing else, not "Self").
+    let owned_by = |owner: &str| {
+        mine.describe_sessions()
+            .state(SessionState::Active)
+            .filters(
+                SessionFilter::builder()
+                    .key(SessionFilterKey::Owner)
+                    .value(owner)
+                    .build()
+                    .expect("f"),
+            )
+            .send()
+    };
+    let own = owned_by("arn:aws:sts::210987654321:assumed-role/developer/demo")
         .await
         .expect("ok");
     let own: Vec<&str> = own
@@ -312,6 +315,8 @@ async fn users_see_resume_and_terminate_only_their_own_sessions() {
         .filter_map(|s| s.session_id())
         .collect();
     assert_eq!(own, [my_session.as_str()]);
+    let by_word = owned_by("Self").await.expect("ok");
+    assert!(by_word.sessions().is_empty(), "no owner is called Self");
 
     let err = mine
         .terminate_session()
