@@ -5,10 +5,12 @@
 //!   alone, a pool of sessions against one;
 //! - latency: session start and keystroke echo against a local PTY;
 //! - identity: reading a 2,000-profile config against botocore, switching roles against
-//!   `aws sts assume-role`.
+//!   `aws sts assume-role`;
+//! - inventory: `postern ls` of 10,000 instances in 4 regions and 2 accounts, cold and from its
+//!   cache, against the AWS CLI's listings.
 //!
-//! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity]…` runs some of them
-//! (the identity part needs `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
+//! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity|inventory]…` runs some of
+//! them (the identity and inventory parts need `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
 //! which `make bench` provides).
 //!
 //! Each tunnel measure runs [`runs`] times (`POSTERN_BENCH_RUNS`, 5 unless set), its baseline
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod identity;
+mod inventory;
 mod latency;
 mod tunnel;
 
@@ -134,6 +137,9 @@ fn main() {
         }
         if want("identity") {
             rows.extend(identity::run().await);
+        }
+        if want("inventory") {
+            rows.extend(inventory::run().await);
         }
     });
     let mut report = String::new();
