@@ -244,6 +244,24 @@ async fn the_cache_answers_at_once_and_a_refused_session_is_remembered() {
     // Only the identity's credentials were checked (no listing).
     let calls = sandbox.requests_served() - before;
     assert!(calls <= 1, "{calls} calls for a cached list");
+    // The cache answers only what it was asked: another region is listed, not taken from it.
+    let out = postern(&env, &["ls", "--json", "--region", "eu-west-1"], b"").await;
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("s ago"),
+        "{out:?}"
+    );
+    let other: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        other["instances"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty() && rows.iter().all(|r| r["region"] == "eu-west-1")),
+        "{other}"
+    );
+    assert_eq!(other["parts"][0]["region"], "eu-west-1");
+    // …and the first request is still answered from the cache, with only its own region.
+    let out = postern(&env, &["ls", "--json"], b"").await;
+    let again: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(verdicts(&again), verdicts(&first));
     let cache = std::fs::read_to_string(home.join("inventory.json")).expect("cache");
     for secret in [&env[1].1, &env[2].1, &env[3].1] {
         assert!(

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_core::credentials::{Resolver, Selection};
-use postern_core::inventory::cache::Cache;
-use postern_core::inventory::listing::{Event, Limits, Listing, Part, Request, Scope, rejudge};
+use postern_core::inventory::cache::{Cache, Listed};
+use postern_core::inventory::listing::{Event, Limits, Listing, Request, Scope, rejudge};
 use postern_core::inventory::row::Row;
 use postern_core::inventory::search::Query;
 use postern_core::settings::{Regions, State};
@@ -39,7 +39,13 @@ async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>
         Some(region) => Regions::Listed(vec![region.to_owned()]),
         None => settings.inventory.regions.clone(),
     };
-    if ask.fleet && ask.profile.is_none() {
+    if ask.fleet && ask.profile.is_some() {
+        anyhow::bail!(
+            "--fleet lists every identity of `[inventory] identities` in settings.toml and \
+             --profile names one: use one or the other"
+        );
+    }
+    if ask.fleet {
         let identities = &settings.inventory.identities;
         if identities.is_empty() {
             anyhow::bail!(
@@ -87,93 +93,119 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
         eprintln!("postern: until the tag rules are fixed, no instance is within reach");
     }
     let scopes = scopes(resolver, &ask).await?;
-    let identities: Vec<String> = scopes.iter().map(|s| s.identity.clone()).collect();
+    // What was asked, as the cache knows it: these identities in these regions.
+    let request_key = format!(
+        "{:?}",
+        scopes
+            .iter()
+            .map(|s| (s.identity.as_str(), format!("{:?}", s.regions)))
+            .collect::<Vec<_>>()
+    );
     let paths = resolver.paths();
     let state = State::load(paths)?;
     let mut cache = Cache::load(paths);
-    let wanted = |part: &Part| {
-        identities.contains(&part.identity)
-            && match ask.region {
-                Some(region) => part.region == region,
-                None => true,
-            }
-    };
-    let cached: Vec<Part> = cache
-        .of(&identities)
-        .into_iter()
-        .filter(|p| wanted(p))
-        .collect();
-    let oldest = cached.iter().map(|p| p.listed_at).min();
-    let fresh = oldest.is_some_and(|at| now_secs().saturating_sub(at) < FRESH.as_secs())
-        && cached.iter().all(|p| p.problem.is_none());
-    let (mut parts, complete) = if fresh && !ask.refresh {
-        let age = now_secs().saturating_sub(oldest.unwrap_or(0));
-        eprintln!("postern: listed {age} s ago (--refresh to list again)");
-        (cached, true)
-    } else {
-        let request = Request {
-            resolver: resolver.clone(),
-            scopes,
-            profile_regions: resolver.profile_regions(),
-            reach: settings.inventory.reach.clone(),
-            aliases: settings.account_aliases.clone(),
-            denied: state.denied_sessions.clone(),
-            limits: Limits::default(),
-        };
-        let progress = std::io::stderr().is_terminal();
-        let mut listing = Listing::start(request);
-        let mut fresh_parts = Vec::new();
-        let mut complete = true;
-        while let Some(event) = listing.next().await {
-            match event {
-                Event::Progress(p) if progress => {
-                    let throttled = if p.throttled > 0 {
-                        " (AWS is throttling; waiting)"
-                    } else {
-                        ""
-                    };
-                    eprint!("\r\x1b[Klisting {} of {}{throttled}", p.done, p.total);
-                    let _ = std::io::stderr().flush();
-                }
-                Event::Progress(_) => {}
-                Event::Part(part) => {
-                    if let Some(problem) = &part.problem {
-                        complete = false;
-                        let place = if part.region.is_empty() {
-                            part.identity.clone()
+    let fresh = cache
+        .listings
+        .get(&request_key)
+        .filter(|listed| now_secs().saturating_sub(listed.at) < FRESH.as_secs())
+        .cloned();
+    let (mut parts, complete) = match fresh {
+        Some(listed) if !ask.refresh => {
+            let age = now_secs().saturating_sub(listed.at);
+            eprintln!("postern: listed {age} s ago (--refresh to list again)");
+            (cache.parts(&listed.parts), true)
+        }
+        _ => {
+            let request = Request {
+                resolver: resolver.clone(),
+                scopes,
+                profile_regions: resolver.profile_regions(),
+                reach: settings.inventory.reach.clone(),
+                aliases: settings.account_aliases.clone(),
+                denied: state.denied_sessions.clone(),
+                limits: Limits::default(),
+            };
+            let progress = std::io::stderr().is_terminal();
+            let mut listing = Listing::start(request);
+            let mut produced: Vec<(String, String)> = Vec::new();
+            let mut complete = true;
+            while let Some(event) = listing.next().await {
+                match event {
+                    Event::Progress(p) if progress => {
+                        let throttled = if p.throttled > 0 {
+                            " (AWS is throttling; waiting)"
                         } else {
-                            format!("{} in {}", part.identity, part.region)
+                            ""
                         };
+                        eprint!("\r\x1b[Klisting {} of {}{throttled}", p.done, p.total);
+                        let _ = std::io::stderr().flush();
+                    }
+                    Event::Progress(_) => {}
+                    Event::Part(part) => {
                         if progress {
                             eprint!("\r\x1b[K");
                         }
-                        eprintln!("postern: cannot list {place}: {problem}");
+                        if let Some(problem) = &part.problem {
+                            complete = false;
+                            let place = if part.region.is_empty() {
+                                part.identity.clone()
+                            } else {
+                                format!("{} in {}", part.identity, part.region)
+                            };
+                            let kept = if cache
+                                .parts(&[(part.identity.clone(), part.region.clone())])
+                                .is_empty()
+                            {
+                                ""
+                            } else {
+                                " (showing the last list)"
+                            };
+                            eprintln!("postern: cannot list {place}: {problem}{kept}");
+                        }
+                        if let Some(note) = &part.note {
+                            eprintln!("postern: {} in {}: {note}", part.identity, part.region);
+                        }
+                        if !part.region.is_empty() {
+                            produced.push((part.identity.clone(), part.region.clone()));
+                        }
+                        cache.merge(part);
                     }
-                    if let Some(note) = &part.note {
-                        eprintln!("postern: {} in {}: {note}", part.identity, part.region);
-                    }
-                    cache.merge(part.clone());
-                    fresh_parts.push(part);
                 }
             }
+            if progress {
+                eprint!("\r\x1b[K");
+            }
+            if complete {
+                cache.listings.insert(
+                    request_key,
+                    Listed {
+                        at: now_secs(),
+                        parts: produced.clone(),
+                    },
+                );
+            }
+            if let Err(e) = cache.store(paths) {
+                tracing::warn!("cannot keep the list for next time: {e}");
+            }
+            // What this listing made; where it failed, the rows cached before (if any).
+            (cache.parts(&produced), complete)
         }
-        if progress {
-            eprint!("\r\x1b[K");
-        }
-        if let Err(e) = cache.store(paths) {
-            tracing::warn!("cannot keep the list for next time: {e}");
-        }
-        // Failed parts show the rows cached before, if any.
-        let parts: Vec<Part> = cache
-            .of(&identities)
-            .into_iter()
-            .filter(|p| wanted(p) && fresh_parts.iter().any(|f| f.identity == p.identity))
-            .collect();
-        (parts, complete)
     };
     for part in &mut parts {
         rejudge(part, &settings.inventory.reach, &state.denied_sessions);
     }
+    let part_notes: Vec<(String, String, u64, Option<String>, Option<String>)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.identity.clone(),
+                p.region.clone(),
+                p.listed_at,
+                p.problem.clone(),
+                p.note.clone(),
+            )
+        })
+        .collect();
     let query = Query::parse(ask.query.unwrap_or(""));
     let mut rows: Vec<Row> = parts
         .into_iter()
@@ -189,7 +221,23 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
         ))
     });
     if ask.json {
-        let out = serde_json::json!({ "instances": rows.iter().map(json_row).collect::<Vec<_>>(), "complete": complete });
+        let listed: Vec<serde_json::Value> = part_notes
+            .iter()
+            .map(|(identity, region, at, problem, note)| {
+                serde_json::json!({
+                    "identity": identity,
+                    "region": region,
+                    "listed_at": postern_core::inventory::row::rfc3339(*at),
+                    "problem": problem,
+                    "note": note,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "instances": rows.iter().map(json_row).collect::<Vec<_>>(),
+            "complete": complete,
+            "parts": listed,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_table(&rows, ask.all);

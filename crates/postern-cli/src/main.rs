@@ -234,6 +234,7 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
         }
         Command::SshProxy { instance, port } => {
             let access = access().await?;
+            let instance = resolve_target(&access, &instance).await?;
             let done = ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await;
             explain_refusal(&resolver, &access, &instance, done).await
         }

@@ -331,6 +331,9 @@ impl ClassifyRetry for ThrottlingLeftToCaller {
     }
 
     fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        if !matches!(context.output_or_error(), Some(Err(_))) {
+            return RetryAction::NoActionIndicated;
+        }
         let Some(response) = context.response() else {
             return RetryAction::NoActionIndicated;
         };

@@ -91,13 +91,16 @@ impl Paths {
         self.home.join("settings.toml")
     }
 
-    /// The organisation's policy: the file `POSTERN_POLICY` names (none when it is empty), else
-    /// `/etc/postern/policy.toml`.
+    /// The organisation's policy: the file `POSTERN_POLICY` names (none when it is empty; for
+    /// tests and trials), else the system's: `/etc/postern/policy.toml` on Linux,
+    /// `/Library/Application Support/Postern/policy.toml` on macOS,
+    /// `%ProgramData%\Postern\policy.toml` on Windows. The policy is guidance the front ends
+    /// enforce, not a security boundary: IAM decides what a user may do.
     pub fn policy_file(&self) -> Option<PathBuf> {
         match std::env::var_os("POSTERN_POLICY") {
             Some(path) if path.is_empty() => None,
             Some(path) => Some(PathBuf::from(path)),
-            None => Some(PathBuf::from("/etc/postern/policy.toml")),
+            None => Some(system_policy_file()),
         }
     }
 
@@ -167,4 +170,16 @@ pub(crate) fn write_atomically(path: &Path, contents: &str) -> std::io::Result<(
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// Where an organisation installs its policy on this platform.
+fn system_policy_file() -> PathBuf {
+    if cfg!(target_os = "windows") {
+        let data = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+        PathBuf::from(data).join("Postern").join("policy.toml")
+    } else if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/Postern/policy.toml")
+    } else {
+        PathBuf::from("/etc/postern/policy.toml")
+    }
 }

@@ -29,8 +29,10 @@
 //! - Placeholders in tag values: `${role}` is the identity's role name (an identity without a
 //!   role matches no rule that uses it), `${account}` its account id. No others.
 //! - Scope: `account` (account ids) and `role` (role names, `*` allowed) limit a rule to the
-//!   identities they name. Rules out of scope do not restrict: an identity with no rule in
-//!   scope (or with no rules at all) is not limited by tags.
+//!   identities they name. With rules written, an identity no rule applies to reaches nothing
+//!   (an admin's rules for some roles never open everything to the others); with no rules at
+//!   all, tags limit nothing.
+//! - Values may be empty (`""` matches a tag whose value is empty, as AWS allows).
 //! - A rule that cannot be read is an error naming the file, line and column, and then no
 //!   instance is within reach until it is fixed (never everything).
 
@@ -256,7 +258,7 @@ pub enum Reach {
 /// Whether an instance's tags put it within reach.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TagVerdict {
-    /// Within reach (no rule in scope, or a rule matched).
+    /// Within reach (no rules at all, or a rule that applies matched).
     Within,
     /// Rules apply and none matched.
     Outside,
@@ -271,11 +273,13 @@ impl Reach {
             Reach::Unlimited => TagVerdict::Within,
             Reach::Invalid(_) => TagVerdict::RulesInvalid,
             Reach::Rules(rules) => {
-                let mut in_scope = rules.iter().filter(|r| r.applies_to(who)).peekable();
-                if in_scope.peek().is_none() {
+                if rules.is_empty() {
                     return TagVerdict::Within;
                 }
-                if in_scope.any(|r| r.matches(who, tags)) {
+                if rules
+                    .iter()
+                    .any(|r| r.applies_to(who) && r.matches(who, tags))
+                {
                     TagVerdict::Within
                 } else {
                     TagVerdict::Outside
@@ -425,13 +429,7 @@ fn patterns(value: &Value, placeholders: bool) -> Result<Vec<Pattern>, String> {
     };
     texts
         .into_iter()
-        .map(|text| {
-            if text.is_empty() {
-                Err("a value is empty; write `\"*\"` to allow any value".into())
-            } else {
-                Pattern::parse(text, placeholders)
-            }
-        })
+        .map(|text| Pattern::parse(text, placeholders))
         .collect()
 }
 
@@ -555,8 +553,31 @@ tags = {}
         );
         // The admin rule matches every instance.
         assert_eq!(rules.judge(&ADMIN, &tags(&[])), TagVerdict::Within);
+        // An identity no rule applies to reaches nothing: rules never fail open.
+        let contractor = Who {
+            account: "333333333333",
+            role: Some("contractor"),
+        };
+        assert_eq!(
+            rules.judge(&contractor, &tags(&[("team", "payments")])),
+            TagVerdict::Outside
+        );
+        // An empty value matches an empty tag.
+        let empty = reach("[[inventory.reach]]\ntags = { note = \"\" }\n");
+        assert_eq!(
+            empty.judge(&DEV, &tags(&[("note", "")])),
+            TagVerdict::Within
+        );
+        assert_eq!(
+            empty.judge(&DEV, &tags(&[("note", "x")])),
+            TagVerdict::Outside
+        );
         // No rules at all: nothing limited.
         assert_eq!(Reach::Unlimited.judge(&DEV, &tags(&[])), TagVerdict::Within);
+        assert_eq!(
+            Reach::Rules(Vec::new()).judge(&DEV, &tags(&[])),
+            TagVerdict::Within
+        );
     }
 
     #[test]

@@ -306,11 +306,22 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
         }
     };
     let role = role_of(&arn);
-    let home = resolved
+    let listed_regions = match &scope.regions {
+        Regions::Listed(list) => list.first().cloned(),
+        _ => None,
+    };
+    let Some(home) = resolved
         .region
         .clone()
+        .or(listed_regions)
         .or_else(|| request.profile_regions.first().cloned())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    else {
+        shared.finished(failed(
+            crate::aws::AccessError::NoRegion.to_string(),
+            Some(account),
+        ));
+        return;
+    };
     let access = match AwsAccess::new(
         request.resolver.clone(),
         scope.selection.clone(),
@@ -636,6 +647,13 @@ async fn list_region(
         };
         match found {
             Ok(found) => asked.extend(found),
+            // Still throttled past the limit: the part fails, so the rows listed before (with
+            // their SSM status) stay rather than turn "unknown".
+            Err(e) if e.throttled() => {
+                information.abort_all();
+                part.problem = Some(e.message);
+                return part;
+            }
             Err(e) => {
                 unknown.get_or_insert(e.message);
                 not_asked.extend(slice);
@@ -670,6 +688,10 @@ async fn list_region(
                 rows.insert(id.clone(), row);
                 asked.insert(id, info);
             }
+        }
+        Err(e) if e.throttled() => {
+            part.problem = Some(e.message);
+            return part;
         }
         Err(e) => {
             unknown.get_or_insert(e.message);
