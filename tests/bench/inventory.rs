@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use postern_core::credentials::Selection;
 use postern_e2e::{TempDir, workspace_binary};
-use postern_sandbox::fleet::{Shape, generate_shaped};
-use postern_sandbox::scenario::Scenario;
 
 use crate::{Row, median};
 
@@ -75,14 +73,7 @@ pub(crate) async fn run() -> Vec<Row> {
         eprintln!("inventory: needs the keychain; run under .ci/with-keychain (make bench does)");
         return Vec::new();
     }
-    let text = generate_shaped(Shape {
-        instances: 10_000,
-        regions: Some(4),
-        accounts: Some(2),
-        seed: 2026,
-    })
-    .expect("generates");
-    let mut scenario = Scenario::from_toml(&text).expect("loads");
+    let mut scenario = postern_e2e::big_fleet();
     scenario
         .settings
         .latency_ms

@@ -73,19 +73,20 @@ fn expected(region: &str) -> BTreeMap<String, Option<&'static str>> {
         .into_iter()
         .filter(|i| i.account == DEMO_ACCOUNT && i.region == region)
         .filter(|i| i.state != InstanceState::Terminated)
-        .map(|i| {
-            let reason = if i.state != InstanceState::Running {
-                Some("not_running")
-            } else {
-                match i.ssm {
-                    SsmStatus::Online => None,
-                    SsmStatus::Unmanaged => Some("not_managed"),
-                    SsmStatus::ConnectionLost | SsmStatus::Inactive => Some("offline"),
-                }
-            };
-            (i.id, reason)
-        })
+        .map(|i| (i.id.clone(), reason_for(&i)))
         .collect()
+}
+
+/// The reason code the scenario implies for an instance (with no tag rules or refusals).
+fn reason_for(instance: &postern_sandbox::scenario::InstanceSpec) -> Option<&'static str> {
+    if instance.state != InstanceState::Running {
+        return Some("not_running");
+    }
+    match instance.ssm {
+        SsmStatus::Online => None,
+        SsmStatus::Unmanaged => Some("not_managed"),
+        SsmStatus::ConnectionLost | SsmStatus::Inactive => Some("offline"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -347,17 +348,9 @@ async fn ten_thousand_instances_in_four_regions_and_two_accounts_while_throttled
     use postern_core::inventory::listing::{Event, Limits, Listing, Request, Scope};
     use postern_core::reach::Reach;
     use postern_core::settings::Regions;
-    use postern_sandbox::fleet::{Shape, generate_shaped};
     use postern_sandbox::throttle::RateLimit;
 
-    let text = generate_shaped(Shape {
-        instances: 10_000,
-        regions: Some(4),
-        accounts: Some(2),
-        seed: 2026,
-    })
-    .expect("generates");
-    let mut scenario = Scenario::from_toml(&text).expect("loads");
+    let mut scenario = postern_e2e::big_fleet();
     scenario.settings.rate_limits.insert(
         "DescribeInstanceInformation".into(),
         RateLimit {
@@ -457,18 +450,7 @@ async fn ten_thousand_instances_in_four_regions_and_two_accounts_while_throttled
         .fleet
         .instances
         .iter()
-        .map(|i| {
-            let reason = if i.state != InstanceState::Running {
-                Some("not_running")
-            } else {
-                match i.ssm {
-                    SsmStatus::Online => None,
-                    SsmStatus::Unmanaged => Some("not_managed"),
-                    SsmStatus::ConnectionLost | SsmStatus::Inactive => Some("offline"),
-                }
-            };
-            (i.id.clone(), reason)
-        })
+        .map(|i| (i.id.clone(), reason_for(i)))
         .collect();
     assert_eq!(listed.len(), 10_000);
     assert_eq!(expected.len(), 10_000);

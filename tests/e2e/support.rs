@@ -37,6 +37,19 @@ pub async fn sandbox() -> Sandbox {
         .expect("the sandbox starts on 127.0.0.1")
 }
 
+/// The scale world: the default one with 10,000 generated instances in 4 regions and 2
+/// accounts (the same every time).
+pub fn big_fleet() -> Scenario {
+    let text = postern_sandbox::fleet::generate_shaped(postern_sandbox::fleet::Shape {
+        instances: 10_000,
+        regions: Some(4),
+        accounts: Some(2),
+        seed: 2026,
+    })
+    .expect("the fleet generates");
+    Scenario::from_toml(&text).expect("the generated scenario loads")
+}
+
 /// Credentials for `role_arn`, assumed by the demo user with an MFA code, as session `name`.
 pub async fn role_credentials(sandbox: &Sandbox, role_arn: &str, name: &str) -> Credentials {
     let demo = sandbox.demo().expect("the default world has a demo user");

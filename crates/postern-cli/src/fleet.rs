@@ -194,16 +194,17 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
     for part in &mut parts {
         rejudge(part, &settings.inventory.reach, &state.denied_sessions);
     }
-    let part_notes: Vec<(String, String, u64, Option<String>, Option<String>)> = parts
+    // For --json: each identity and region, when it was listed and what went wrong.
+    let listed: Vec<serde_json::Value> = parts
         .iter()
         .map(|p| {
-            (
-                p.identity.clone(),
-                p.region.clone(),
-                p.listed_at,
-                p.problem.clone(),
-                p.note.clone(),
-            )
+            serde_json::json!({
+                "identity": p.identity,
+                "region": p.region,
+                "listed_at": postern_core::inventory::row::rfc3339(p.listed_at),
+                "problem": p.problem,
+                "note": p.note,
+            })
         })
         .collect();
     let query = Query::parse(ask.query.unwrap_or(""));
@@ -221,18 +222,6 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
         ))
     });
     if ask.json {
-        let listed: Vec<serde_json::Value> = part_notes
-            .iter()
-            .map(|(identity, region, at, problem, note)| {
-                serde_json::json!({
-                    "identity": identity,
-                    "region": region,
-                    "listed_at": postern_core::inventory::row::rfc3339(*at),
-                    "problem": problem,
-                    "note": note,
-                })
-            })
-            .collect();
         let out = serde_json::json!({
             "instances": rows.iter().map(json_row).collect::<Vec<_>>(),
             "complete": complete,

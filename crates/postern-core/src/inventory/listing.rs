@@ -531,7 +531,6 @@ fn ec2_row(instance: &aws_sdk_ec2::types::Instance) -> Option<(String, Row)> {
         .and_then(|s| s.name())
         .map(|s| s.as_str().to_owned());
     let row = Row {
-        id: id.clone(),
         name: tags.get("Name").cloned(),
         state,
         platform: instance
@@ -540,16 +539,7 @@ fn ec2_row(instance: &aws_sdk_ec2::types::Instance) -> Option<(String, Row)> {
             .or_else(|| instance.platform().map(|p| p.as_str().to_owned())),
         private_ip: instance.private_ip_address().map(str::to_owned),
         tags,
-        ssm_status: SsmStatus::NotManaged,
-        agent_version: None,
-        last_ping: None,
-        account: String::new(),
-        account_alias: None,
-        region: String::new(),
-        identity: String::new(),
-        reachable: false,
-        unreachable: None,
-        remote_host_tunnels: false,
+        ..Row::unlisted(&id)
     };
     Some((id, row))
 }
@@ -667,22 +657,10 @@ async fn list_region(
                     continue;
                 }
                 let row = Row {
-                    id: id.clone(),
                     name: info.name.clone(),
-                    state: None,
                     platform: info.platform.clone(),
                     private_ip: info.ip.clone(),
-                    tags: BTreeMap::new(),
-                    ssm_status: SsmStatus::NotManaged,
-                    agent_version: None,
-                    last_ping: None,
-                    account: String::new(),
-                    account_alias: None,
-                    region: String::new(),
-                    identity: String::new(),
-                    reachable: false,
-                    unreachable: None,
-                    remote_host_tunnels: false,
+                    ..Row::unlisted(&id)
                 };
                 order.push(id.clone());
                 rows.insert(id.clone(), row);

@@ -133,6 +133,29 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row for instance `id` before anything is known of it but its id: not managed until
+    /// Systems Manager says otherwise, not reachable until judged.
+    pub fn unlisted(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: None,
+            state: None,
+            platform: None,
+            private_ip: None,
+            tags: BTreeMap::new(),
+            ssm_status: SsmStatus::NotManaged,
+            agent_version: None,
+            last_ping: None,
+            account: String::new(),
+            account_alias: None,
+            region: String::new(),
+            identity: String::new(),
+            reachable: false,
+            unreachable: None,
+            remote_host_tunnels: false,
+        }
+    }
+
     /// The reason in words, when it is out of reach.
     pub fn reason(&self) -> Option<String> {
         self.unreachable.as_ref().map(Unreachable::describe)
