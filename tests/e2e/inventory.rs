@@ -214,7 +214,7 @@ tags = {}
     let (code, json, stderr) = ls_json(&env, &[]).await;
     assert_eq!(code, Some(1), "a broken rule fails the command");
     assert!(
-        stderr.contains("settings.toml:5:8: tag `team`: values must be strings"),
+        stderr.contains("settings.toml:5:10: tag `team`: values must be strings"),
         "{stderr}"
     );
     assert!(stderr.contains("no instance is within reach"), "{stderr}");

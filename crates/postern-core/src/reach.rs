@@ -363,14 +363,16 @@ fn read_rule(entry: &RawRule, file: &Path, text: &str) -> Result<Rule, (Range<us
     };
     let mut tags = BTreeMap::new();
     for (key, value) in table {
+        // TOML keeps no place for values inside a table: point at the key's first mention in it.
+        let at = key_place(text, tags_value.span(), key);
         if key.is_empty() || key.chars().count() > 128 {
             return Err((
-                tags_value.span(),
+                at,
                 format!("tag key {key:?} must be 1 to 128 characters long"),
             ));
         }
         let values = patterns(value, true)
-            .map_err(|message| (tags_value.span(), format!("tag `{key}`: {message}")))?;
+            .map_err(|message| (at.clone(), format!("tag `{key}`: {message}")))?;
         tags.insert(key.clone(), values);
     }
     let scope = |name: &str| -> Result<Vec<Pattern>, (Range<usize>, String)> {
@@ -392,6 +394,42 @@ fn read_rule(entry: &RawRule, file: &Path, text: &str) -> Result<Rule, (Range<us
             line,
         },
     })
+}
+
+/// Where `key` is written inside `span` of `text` (bare or quoted, followed by `=`), or the
+/// span's start when it cannot be found.
+fn key_place(text: &str, span: Range<usize>, key: &str) -> Range<usize> {
+    // A table written under its own header (`[inventory.reach.tags]`): its keys follow, up to
+    // the next header.
+    let span = if text.get(span.clone()).is_some_and(|t| t.starts_with('[')) {
+        let rest = text.get(span.end..).unwrap_or("");
+        let body_end = rest
+            .match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .find(|&i| rest[i..].trim_start().starts_with('['))
+            .unwrap_or(rest.len());
+        span.start..span.end + body_end
+    } else {
+        span
+    };
+    let inside = text.get(span.clone()).unwrap_or("");
+    for written in [key.to_owned(), format!("\"{key}\""), format!("'{key}'")] {
+        let mut from = 0;
+        while let Some(found) = inside[from..].find(&written) {
+            let start = from + found;
+            let end = start + written.len();
+            let before_ok = inside[..start]
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || c == '{' || c == ',' || c == '.');
+            let after_ok = inside[end..].trim_start().starts_with('=');
+            if before_ok && after_ok && !key.is_empty() {
+                return span.start + start..span.start + end;
+            }
+            from = end;
+        }
+    }
+    span
 }
 
 /// A string or a list of strings, as patterns.
@@ -586,13 +624,13 @@ tags = {}
             (
                 "[[inventory.reach]]\ntags = { team = 5 }\n",
                 2,
-                8,
+                10,
                 "tag `team`: expected a string",
             ),
             (
                 "[[inventory.reach]]\ntags = { access = \"${user}\" }\n",
                 2,
-                8,
+                10,
                 "unknown placeholder ${user}",
             ),
             (
@@ -614,16 +652,22 @@ tags = {}
                 "not `team`",
             ),
             (
-                "[[inventory.reach]]\ntags = { team = [] }\n",
+                "[[inventory.reach]]\ntags = { env = \"x\", team = [] }\n",
                 2,
-                8,
+                21,
                 "list of values is empty",
             ),
             (
                 "[[inventory.reach]]\ntags = { team = \"${role\" }\n",
                 2,
-                8,
+                10,
                 "never closes",
+            ),
+            (
+                "[[inventory.reach]]\n[inventory.reach.tags]\nenv = \"prod\"\nteam = 5\n",
+                4,
+                1,
+                "tag `team`: expected a string",
             ),
         ];
         for (text, line, column, words) in cases {

@@ -569,7 +569,7 @@ tags = { team = "payments" }
         );
         let error = settings.inventory.reach.errors()[0].to_string();
         assert!(
-            error.starts_with("/etc/postern/policy.toml:2:8: "),
+            error.starts_with("/etc/postern/policy.toml:2:10: "),
             "{error}"
         );
 
