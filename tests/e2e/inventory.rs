@@ -263,6 +263,23 @@ async fn the_cache_answers_at_once_and_a_refused_session_is_remembered() {
     let out = postern(&env, &["ls", "--json"], b"").await;
     let again: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(verdicts(&again), verdicts(&first));
+    // Credentials AWS refuses: the identity cannot be listed; its last list shows, flagged.
+    let mut refused = env.clone();
+    for (key, value) in &mut refused {
+        if key == "AWS_SECRET_ACCESS_KEY" {
+            *value = "not-the-secret".into();
+        }
+    }
+    let out = postern(&refused, &["ls", "--json", "--refresh"], b"").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot list environment") && stderr.contains("(showing the last list)"),
+        "{stderr}"
+    );
+    let kept: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(kept["complete"], false);
+    assert_eq!(verdicts(&kept), verdicts(&first));
     let cache = std::fs::read_to_string(home.join("inventory.json")).expect("cache");
     for secret in [&env[1].1, &env[2].1, &env[3].1] {
         assert!(

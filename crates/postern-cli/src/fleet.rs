@@ -64,18 +64,21 @@ async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>
             .collect());
     }
     let selection = Selection::from_option(ask.profile);
-    let resolved = resolver.credentials(&selection).await?;
-    let identity = resolved
-        .profile
-        .clone()
-        .unwrap_or_else(|| "environment".to_owned());
-    let regions = match (&regions, ask.region) {
-        // With no profile at all, the environment's region.
-        (Regions::OfProfiles, None) if resolved.profile.is_none() => match &resolved.region {
-            Some(region) => Regions::Listed(vec![region.clone()]),
-            None => regions,
-        },
-        _ => regions,
+    // A profile is named without its credentials (a cached list needs no MFA code); only the
+    // environment's keys, which cost nothing to read, are resolved here, for their region.
+    let (identity, regions) = match resolver.profile_name(&selection)? {
+        Some(profile) => (profile, regions),
+        None => {
+            let resolved = resolver.credentials(&selection).await?;
+            let regions = match (&regions, &resolved.region) {
+                // With no profile at all, the environment's region.
+                (Regions::OfProfiles, Some(region)) if ask.region.is_none() => {
+                    Regions::Listed(vec![region.clone()])
+                }
+                _ => regions,
+            };
+            ("environment".to_owned(), regions)
+        }
     };
     Ok(vec![Scope {
         identity,
@@ -109,6 +112,7 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
         .get(&request_key)
         .filter(|listed| now_secs().saturating_sub(listed.at) < FRESH.as_secs())
         .cloned();
+    let previous = cache.listings.get(&request_key).cloned();
     let (mut parts, complete) = match fresh {
         Some(listed) if !ask.refresh => {
             let age = now_secs().saturating_sub(listed.at);
@@ -152,10 +156,16 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
                             } else {
                                 format!("{} in {}", part.identity, part.region)
                             };
-                            let kept = if cache
-                                .parts(&[(part.identity.clone(), part.region.clone())])
-                                .is_empty()
-                            {
+                            let had_list = if part.region.is_empty() {
+                                previous.as_ref().is_some_and(|p| {
+                                    p.parts.iter().any(|(i, _)| *i == part.identity)
+                                })
+                            } else {
+                                !cache
+                                    .parts(&[(part.identity.clone(), part.region.clone())])
+                                    .is_empty()
+                            };
+                            let kept = if !had_list {
                                 ""
                             } else {
                                 " (showing the last list)"
@@ -167,6 +177,15 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
                         }
                         if !part.region.is_empty() {
                             produced.push((part.identity.clone(), part.region.clone()));
+                        } else if let Some(previous) = &previous {
+                            // The identity could not be used at all: its last list stays.
+                            produced.extend(
+                                previous
+                                    .parts
+                                    .iter()
+                                    .filter(|(identity, _)| *identity == part.identity)
+                                    .cloned(),
+                            );
                         }
                         cache.merge(part);
                     }
