@@ -151,8 +151,8 @@ class OnMoto(HappyPaths, unittest.TestCase):
 
     def test_postern_ls_lists_moto_instances(self) -> None:
         """`postern ls` against moto's EC2: every instance once, running, with its tags. moto
-        has no Session Manager inventory, so the SSM status is unknown (or, should moto answer
-        DescribeInstanceInformation empty, not managed) and nothing is reachable."""
+        cannot answer DescribeInstanceInformation, so the SSM status is unknown (with a note
+        naming the call) and nothing is reachable, but the listing is complete."""
         b = self.backend
         with tempfile.TemporaryDirectory() as home:
             env = {
@@ -176,10 +176,13 @@ class OnMoto(HappyPaths, unittest.TestCase):
             self.assertEqual(row["region"], "us-east-1")
             self.assertEqual(row["account"], b.account)
             self.assertEqual(row["identity"], "environment")
-            self.assertIn(row["ssm_status"], ("unknown", "not_managed"))
+            self.assertEqual(row["ssm_status"], "unknown")
+            self.assertEqual(row["reason_code"], "ssm_status_unknown")
             self.assertFalse(row["reachable"])
             self.assertEqual(row["name"], row["tags"]["Name"])
         self.assertEqual({r["id"] for r in rows if r["tags"]["team"] == "payments"}, b.payments)
+        self.assertTrue(listed["complete"])
+        self.assertIn("DescribeInstanceInformation", listed["parts"][0]["note"])
 
     @classmethod
     def tearDownClass(cls) -> None:

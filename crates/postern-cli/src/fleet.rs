@@ -3,9 +3,10 @@
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use postern_core::credentials::{Resolver, Selection};
+use postern_core::credentials::{format_unix, unix_now};
 use postern_core::inventory::cache::{Cache, Listed};
 use postern_core::inventory::listing::{Event, Limits, Listing, Request, Scope, rejudge};
 use postern_core::inventory::row::Row;
@@ -24,12 +25,6 @@ pub(crate) struct Ask<'a> {
     pub fleet: bool,
     pub profile: Option<&'a str>,
     pub region: Option<&'a str>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The identities and regions to list.
@@ -110,12 +105,12 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
     let fresh = cache
         .listings
         .get(&request_key)
-        .filter(|listed| now_secs().saturating_sub(listed.at) < FRESH.as_secs())
+        .filter(|listed| unix_now().saturating_sub(listed.at) < FRESH.as_secs())
         .cloned();
     let previous = cache.listings.get(&request_key).cloned();
     let (mut parts, complete) = match fresh {
         Some(listed) if !ask.refresh => {
-            let age = now_secs().saturating_sub(listed.at);
+            let age = unix_now().saturating_sub(listed.at);
             eprintln!("postern: listed {age} s ago (--refresh to list again)");
             (cache.parts(&listed.parts), true)
         }
@@ -198,7 +193,7 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
                 cache.listings.insert(
                     request_key,
                     Listed {
-                        at: now_secs(),
+                        at: unix_now(),
                         parts: produced.clone(),
                     },
                 );
@@ -220,7 +215,7 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
             serde_json::json!({
                 "identity": p.identity,
                 "region": p.region,
-                "listed_at": postern_core::inventory::row::rfc3339(p.listed_at),
+                "listed_at": format_unix(p.listed_at),
                 "problem": p.problem,
                 "note": p.note,
             })

@@ -329,9 +329,7 @@ fn remember_answer(resolver: &Resolver, identity: &str, instance: &str, refused:
     if !inventory::is_instance_id(instance) {
         return;
     }
-    let at = std::time::SystemTime::now()
-        .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let at = postern_core::credentials::unix_now();
     let noted = postern_core::settings::State::update(resolver.paths(), |state| {
         state.session_answer(identity, instance, refused.then_some(at));
     });

@@ -177,6 +177,17 @@ fn glob(pieces: &[Option<&str>], value: &str) -> bool {
     remaining.len() >= last.len() && remaining.ends_with(last.as_str())
 }
 
+/// Whether `value` matches `pattern`: `*` for any run of characters, everything else exactly.
+pub fn wildcard(pattern: &str, value: &str) -> bool {
+    let pieces: Vec<Option<&str>> = pattern
+        .split('*')
+        .enumerate()
+        .flat_map(|(i, text)| [(i > 0).then_some(None), Some(Some(text))])
+        .flatten()
+        .collect();
+    glob(&pieces, value)
+}
+
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for part in &self.parts {
@@ -707,6 +718,9 @@ tags = {}
         assert!(!matches("ab*ba", "aba"));
         assert!(matches("ab*ba", "abba"));
         assert!(matches("dév*", "dévelop"));
+        assert!(wildcard("pay*", "payments") && wildcard("*-1", "eu-west-1"));
+        assert!(wildcard("", "") && !wildcard("", "x") && wildcard("a*", "a"));
+        assert!(!wildcard("pay*", "prepay") && wildcard("*pay*", "prepayment"));
         assert!(matches("${role}", "developer"));
         assert!(!matches("${role}", "developers"));
         assert_eq!(

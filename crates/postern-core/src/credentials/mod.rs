@@ -44,7 +44,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 
-pub use self::process::format_time;
+pub use self::process::{format_time, format_unix, unix_now};
 use self::sts::{AssumeRole, Sts, StsFailure};
 use crate::aws::AwsClock;
 use crate::keychain::{AccessKeys, Keychain, KeychainError, Secret, SessionCredentials};

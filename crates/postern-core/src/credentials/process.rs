@@ -110,6 +110,18 @@ pub(crate) fn parse_time(text: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
+/// Now, in seconds since the Unix epoch (how Postern's state and cache keep times).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// [`format_time`] of a time in seconds since the Unix epoch.
+pub fn format_unix(secs: u64) -> String {
+    format_time(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// An RFC 3339 time, UTC, whole seconds (`2026-01-02T03:04:05Z`).
 pub fn format_time(at: SystemTime) -> String {
     let secs = at

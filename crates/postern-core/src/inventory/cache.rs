@@ -93,16 +93,4 @@ impl Cache {
         parts.sort_by(|a, b| (&a.identity, &a.region).cmp(&(&b.identity, &b.region)));
         parts
     }
-
-    /// The parts of these identities, in order of identity then region.
-    pub fn of(&self, identities: &[String]) -> Vec<Part> {
-        let mut parts: Vec<Part> = self
-            .parts
-            .iter()
-            .filter(|p| identities.contains(&p.identity))
-            .cloned()
-            .collect();
-        parts.sort_by(|a, b| (&a.identity, &a.region).cmp(&(&b.identity, &b.region)));
-        parts
-    }
 }

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -21,7 +21,8 @@ use tokio::task::JoinSet;
 
 use crate::aws::AwsAccess;
 use crate::credentials::{Resolver, Selection};
-use crate::inventory::row::{Judge, Row, SsmStatus, rfc3339};
+use crate::credentials::{format_unix, unix_now};
+use crate::inventory::row::{Judge, Row, SsmStatus};
 use crate::reach::{Reach, Who};
 use crate::settings::Regions;
 
@@ -188,12 +189,6 @@ impl Shared {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A failed call, in words that never echo the request (it may hold credentials).
 #[derive(Debug)]
 struct CallError {
@@ -296,7 +291,7 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
         rows: Vec::new(),
         problem: Some(problem),
         note: None,
-        listed_at: now_secs(),
+        listed_at: unix_now(),
     };
     let (resolved, account, arn) = match request.resolver.whoami(&scope.selection).await {
         Ok((resolved, account, arn, _)) => (resolved, account, arn),
@@ -422,7 +417,7 @@ fn info_of(item: &aws_sdk_ssm::types::InstanceInformation) -> Info {
         agent_version: item.agent_version().map(str::to_owned),
         last_ping: item
             .last_ping_date_time()
-            .map(|t| rfc3339(u64::try_from(t.secs()).unwrap_or(0))),
+            .map(|t| format_unix(u64::try_from(t.secs()).unwrap_or(0))),
         name: item.name().or(item.computer_name()).map(str::to_owned),
         ip: item.ip_address().map(str::to_owned),
         platform: item.platform_name().map(str::to_owned),
@@ -561,7 +556,7 @@ async fn list_region(
         rows: Vec::new(),
         problem: None,
         note: None,
-        listed_at: now_secs(),
+        listed_at: unix_now(),
     };
     let ec2 = access.ec2_in(&region);
     let ssm = access.ssm().client;

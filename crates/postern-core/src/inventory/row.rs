@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::format_unix;
 use crate::reach::{Reach, TagVerdict, Who};
 
 /// The oldest SSM Agent that runs Session Manager sessions at all.
@@ -90,7 +91,7 @@ impl Unreachable {
             }
             Unreachable::OutsideTagRules => "outside your tag rules".into(),
             Unreachable::TagRulesInvalid => "tag rules cannot be read".into(),
-            Unreachable::Denied { at } => format!("denied when last tried ({})", rfc3339(*at)),
+            Unreachable::Denied { at } => format!("denied when last tried ({})", format_unix(*at)),
         }
     }
 }
@@ -231,18 +232,6 @@ pub fn version_at_least(version: &str, minimum: &str) -> bool {
     a.resize(len, 0);
     b.resize(len, 0);
     a >= b
-}
-
-/// Seconds since the epoch as RFC 3339 (UTC).
-pub fn rfc3339(at: u64) -> String {
-    i64::try_from(at)
-        .ok()
-        .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
 }
 
 #[cfg(test)]

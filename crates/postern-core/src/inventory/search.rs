@@ -6,6 +6,7 @@
 //! contains "web" and whose `team` tag starts with "pay".
 
 use crate::inventory::row::Row;
+use crate::reach::wildcard;
 
 /// One term of a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,24 +89,6 @@ impl Query {
             Term::Identity(identity) => row.identity == *identity,
         })
     }
-}
-
-/// `*` for any run of characters; everything else exactly.
-fn wildcard(pattern: &str, value: &str) -> bool {
-    let segments: Vec<&str> = pattern.split('*').collect();
-    let [first, middle @ .., last] = segments.as_slice() else {
-        return pattern == value;
-    };
-    let Some(mut rest) = value.strip_prefix(first) else {
-        return false;
-    };
-    for segment in middle {
-        match rest.find(segment) {
-            Some(at) => rest = &rest[at + segment.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 #[cfg(test)]
