@@ -4,6 +4,7 @@
 //! The binaries are built by `make test` before this runs (`cargo build --workspace --bins`).
 
 mod cli;
+mod history;
 mod identity;
 mod identity_cli;
 mod independent;

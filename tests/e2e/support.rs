@@ -44,6 +44,7 @@ pub fn big_fleet() -> Scenario {
         instances: 10_000,
         regions: Some(4),
         accounts: Some(2),
+        sessions: 0,
         seed: 2026,
     })
     .expect("the fleet generates");
@@ -52,29 +53,41 @@ pub fn big_fleet() -> Scenario {
 
 /// Credentials for `role_arn`, assumed by the demo user with an MFA code, as session `name`.
 pub async fn role_credentials(sandbox: &Sandbox, role_arn: &str, name: &str) -> Credentials {
-    let demo = sandbox.demo().expect("the default world has a demo user");
+    person_role_credentials(sandbox, "demo", role_arn, name, None).await
+}
+
+/// Credentials for `role_arn`, assumed by `user` of the demo account (`demo` or `erin`) with
+/// their MFA device, as session `name`, with `source_identity` if given (as Postern assumes).
+pub async fn person_role_credentials(
+    sandbox: &Sandbox,
+    user: &str,
+    role_arn: &str,
+    name: &str,
+    source_identity: Option<&str>,
+) -> Credentials {
+    let account = "210987654321";
+    let (key_id, secret) = match sandbox.user_keys(account, user) {
+        Some(keys) => (keys.access_key_id, keys.secret_access_key),
+        None => panic!("the default world has the user {user}"),
+    };
+    let serial = format!("arn:aws:iam::{account}:mfa/{user}");
     let config = aws_sdk_sts::Config::builder()
         .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
         .region(aws_sdk_sts::config::Region::new("us-east-1"))
         .endpoint_url(sandbox.endpoint())
-        .credentials_provider(Credentials::new(
-            &demo.access_key_id,
-            &demo.secret_access_key,
-            None,
-            None,
-            "demo",
-        ))
+        .credentials_provider(Credentials::new(&key_id, &secret, None, None, "person"))
         .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
         .build();
     let sts = aws_sdk_sts::Client::from_conf(config);
     // Each call gets a code of its own step: the sandbox refuses a code twice.
     for _ in 0..3 {
-        let code = sandbox.mfa_code(&demo.mfa_serial).expect("device");
+        let code = sandbox.mfa_code(&serial).expect("device");
         let out = sts
             .assume_role()
             .role_arn(role_arn)
             .role_session_name(name)
-            .serial_number(&demo.mfa_serial)
+            .set_source_identity(source_identity.map(str::to_owned))
+            .serial_number(&serial)
             .token_code(code)
             .send()
             .await;
@@ -92,7 +105,7 @@ pub async fn role_credentials(sandbox: &Sandbox, role_arn: &str, name: &str) -> 
             Err(_) => sandbox.clock().advance(time::Duration::seconds(30)),
         }
     }
-    panic!("could not assume {role_arn}");
+    panic!("{user} could not assume {role_arn}");
 }
 
 /// An SSM client and signer for the sandbox with `credentials`.
@@ -109,6 +122,7 @@ pub fn ssm_access(sandbox: &Sandbox, credentials: Credentials) -> SsmAccess {
         credentials: Some(SharedCredentialsProvider::new(credentials)),
         region: "us-east-1".into(),
         clock: postern_core::aws::AwsClock::system(),
+        journal: None,
     }
 }
 
@@ -596,6 +610,15 @@ pub fn reload(
 /// the role's credentials, no AWS config files.
 pub async fn role_env(sandbox: &postern_sandbox::Sandbox) -> Vec<(String, String)> {
     let credentials = role_credentials(sandbox, DEVELOPER, "demo").await;
+    env_of(sandbox, &credentials)
+}
+
+/// The environment of a user holding `credentials`: the sandbox's endpoint, the credentials, no
+/// AWS config files.
+pub fn env_of(
+    sandbox: &postern_sandbox::Sandbox,
+    credentials: &Credentials,
+) -> Vec<(String, String)> {
     vec![
         ("AWS_ENDPOINT_URL".into(), sandbox.endpoint()),
         (

@@ -27,20 +27,26 @@ pub(crate) struct Ask<'a> {
     pub region: Option<&'a str>,
 }
 
-/// The identities and regions to list.
-async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>> {
+/// The identities and regions to read: the active identity (or `profile`), or with `fleet`
+/// every identity of `[inventory] identities`; in `region`, else the settings' regions.
+pub(crate) async fn scopes(
+    resolver: &Resolver,
+    profile: Option<&str>,
+    region: Option<&str>,
+    fleet: bool,
+) -> anyhow::Result<Vec<Scope>> {
     let settings = resolver.settings();
-    let regions = match ask.region {
+    let regions = match region {
         Some(region) => Regions::Listed(vec![region.to_owned()]),
         None => settings.inventory.regions.clone(),
     };
-    if ask.fleet && ask.profile.is_some() {
+    if fleet && profile.is_some() {
         anyhow::bail!(
             "--fleet lists every identity of `[inventory] identities` in settings.toml and \
              --profile names one: use one or the other"
         );
     }
-    if ask.fleet {
+    if fleet {
         let identities = &settings.inventory.identities;
         if identities.is_empty() {
             anyhow::bail!(
@@ -58,7 +64,7 @@ async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>
             })
             .collect());
     }
-    let selection = Selection::from_option(ask.profile);
+    let selection = Selection::from_option(profile);
     // A profile is named without its credentials (a cached list needs no MFA code); only the
     // environment's keys, which cost nothing to read, are resolved here, for their region.
     let (identity, regions) = match resolver.profile_name(&selection)? {
@@ -67,8 +73,8 @@ async fn scopes(resolver: &Resolver, ask: &Ask<'_>) -> anyhow::Result<Vec<Scope>
             let resolved = resolver.credentials(&selection).await?;
             let regions = match (&regions, &resolved.region) {
                 // With no profile at all, the environment's region.
-                (Regions::OfProfiles, Some(region)) if ask.region.is_none() => {
-                    Regions::Listed(vec![region.clone()])
+                (Regions::OfProfiles, Some(own)) if region.is_none() => {
+                    Regions::Listed(vec![own.clone()])
                 }
                 _ => regions,
             };
@@ -90,7 +96,7 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
     if !settings.inventory.reach.errors().is_empty() {
         eprintln!("postern: until the tag rules are fixed, no instance is within reach");
     }
-    let scopes = scopes(resolver, &ask).await?;
+    let scopes = scopes(resolver, ask.profile, ask.region, ask.fleet).await?;
     // What was asked, as the cache knows it: these identities in these regions.
     let request_key = format!(
         "{:?}",

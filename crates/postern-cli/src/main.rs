@@ -12,6 +12,7 @@
 
 mod exec;
 mod fleet;
+mod history;
 mod identity;
 mod interrupt;
 mod keys;
@@ -114,6 +115,23 @@ enum Command {
         /// List again now, even if the cached list is fresh.
         #[arg(long)]
         refresh: bool,
+        /// Every identity of `[inventory] identities` in settings.toml, not only the active one.
+        #[arg(long)]
+        fleet: bool,
+    },
+    /// Your own sessions, newest first: what Postern opened on this machine at once, then
+    /// DescribeSessions (30 days) and CloudTrail (up to 90 days) as they answer. Other people's
+    /// sessions are never shown (a view, not a control: see the README).
+    History {
+        /// How far back: 7d, 12h, 30m, 2w, or a date (2026-11-01); at most 90 days.
+        #[arg(long, default_value = "30d", value_parser = postern_core::history::since)]
+        since: postern_core::history::Since,
+        /// Only sessions on this instance (its id, or a Name tag the last `postern ls` saw).
+        #[arg(long)]
+        instance: Option<String>,
+        /// As JSON: {"sessions": [...], "complete": bool}.
+        #[arg(long)]
+        json: bool,
         /// Every identity of `[inventory] identities` in settings.toml, not only the active one.
         #[arg(long)]
         fleet: bool,
@@ -253,6 +271,25 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
                     all,
                     json,
                     refresh,
+                    fleet,
+                    profile: cli.profile.as_deref(),
+                    region: cli.region.as_deref(),
+                },
+            )
+            .await
+        }
+        Command::History {
+            since,
+            instance,
+            json,
+            fleet,
+        } => {
+            history::history(
+                &resolver,
+                history::Ask {
+                    since,
+                    instance: instance.as_deref(),
+                    json,
                     fleet,
                     profile: cli.profile.as_deref(),
                     region: cli.region.as_deref(),

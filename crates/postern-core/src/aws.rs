@@ -116,11 +116,17 @@ impl AwsAccess {
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
         }
+        let identity = self.resolved.profile.as_deref().unwrap_or("environment");
         SsmAccess {
             client: aws_sdk_ssm::Client::from_conf(builder.build()),
             credentials: Some(self.credentials.clone()),
             region: self.region.clone(),
             clock: self.resolver.aws_clock(),
+            journal: Some(crate::history::journal::Journal::new(
+                self.resolver.paths(),
+                identity,
+                self.resolved.credentials.arn.as_deref(),
+            )),
         }
     }
 
@@ -150,6 +156,31 @@ impl AwsAccess {
             builder = builder.endpoint_url(url);
         }
         aws_sdk_ec2::Client::from_conf(builder.build())
+    }
+
+    /// CloudTrail, in this access's region.
+    pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
+        use aws_sdk_cloudtrail::config::{BehaviorVersion, Region};
+        let mut builder = aws_sdk_cloudtrail::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .identity_cache(Self::identity_cache())
+            .credentials_provider(self.credentials.clone())
+            .interceptor(self.resolver.aws_clock().interceptor());
+        let refused = self.refused_credentials();
+        builder = builder
+            .interceptor(SharedRefused(refused.clone()))
+            .retry_classifier(SharedRefused(refused))
+            .retry_config(
+                aws_sdk_cloudtrail::config::retry::RetryConfig::standard().with_max_attempts(4),
+            );
+        if self.throttling_to_caller {
+            builder = builder.retry_classifier(ThrottlingLeftToCaller);
+        }
+        if let Some(url) = self.endpoint("cloudtrail") {
+            builder = builder.endpoint_url(url);
+        }
+        aws_sdk_cloudtrail::Client::from_conf(builder.build())
     }
 }
 

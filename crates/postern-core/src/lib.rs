@@ -11,7 +11,8 @@
 //!   only place secrets are kept), [`mfa`] (asking for codes), [`identity`] (the profiles and
 //!   roles a user can switch between), [`paths`] and [`settings`] (Postern's own folder, settings in layers), [`reach`] (tag rules);
 //! - sessions: [`session`] (start a session, drive its data channel, resume it after drops),
-//!   [`tunnel`] (local port forwarding over a pool of port sessions), [`inventory`].
+//!   [`tunnel`] (local port forwarding over a pool of port sessions), [`inventory`] (what the
+//!   user may reach), [`history`] (the user's own sessions).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -20,6 +21,7 @@ pub use postern_ssm;
 
 pub mod aws;
 pub mod credentials;
+pub mod history;
 pub mod identity;
 pub mod inventory;
 pub mod keychain;

@@ -56,6 +56,10 @@ pub struct Shape {
     /// Accounts (the default world's two when `None`): the demo account, then copies of the
     /// prod account (same roles, trusting the demo account) with ids of their own.
     pub accounts: Option<usize>,
+    /// Past sessions to seed in CloudTrail (and DescribeSessions, for the last 30 days), of
+    /// several people: the demo user, erin on the same developer role, carol as admin, and
+    /// the demo user again on prod-ops in the other accounts.
+    pub sessions: usize,
     /// The seed: the same seed writes the same fleet.
     pub seed: u64,
 }
@@ -66,6 +70,7 @@ pub fn generate(count: usize, seed: u64) -> Result<String, GenerateError> {
         instances: count,
         regions: None,
         accounts: None,
+        sessions: 0,
         seed,
     })
 }
@@ -134,6 +139,12 @@ pub fn generate_shaped(shape: Shape) -> Result<String, GenerateError> {
         })
         .unwrap_or_default();
     let instances = instances(count, seed, &accounts, &regions);
+    if shape.sessions > 0 {
+        let seeded = sessions(shape.sessions, seed, &accounts, &regions, &instances);
+        if let Some(history) = scenario.get_mut("history").and_then(Value::as_array_mut) {
+            history.extend(seeded.into_iter().map(Value::Table));
+        }
+    }
     let mut fleet = Table::new();
     fleet.insert(
         "instances".into(),
@@ -145,6 +156,85 @@ pub fn generate_shaped(shape: Shape) -> Result<String, GenerateError> {
          # Written by `postern-sandbox generate`; see crates/postern-sandbox/src/scenario.rs.\n\n"
     );
     Ok(header + &toml::to_string(&scenario)?)
+}
+
+/// `count` past sessions spread over `accounts` and `regions` (on `instances` there), up to 85
+/// days back: a quarter each of the demo user and erin on the developer role, carol as admin,
+/// and in the other accounts the demo user on prod-ops.
+pub fn sessions(
+    count: usize,
+    seed: u64,
+    accounts: &[String],
+    regions: &[String],
+    instances: &[Table],
+) -> Vec<Table> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5e55_1015);
+    let mut out = Vec::with_capacity(count);
+    if accounts.is_empty() || regions.is_empty() {
+        return out;
+    }
+    let home = &accounts[0];
+    for n in 0..count {
+        let account = &accounts[n % accounts.len()];
+        let region = &regions[(n / accounts.len()) % regions.len()];
+        let (role, session, source) = if account == home {
+            [
+                ("developer", "demo", "demo"),
+                ("developer", "erin", "erin"),
+                ("admin", "carol", "carol"),
+            ][rng.random_range(0..3)]
+        } else {
+            [("prod-ops", "demo", "demo"), ("prod-ops", "erin", "erin")][rng.random_range(0..2)]
+        };
+        let target = instances
+            .iter()
+            .filter(|i| {
+                i.get("account").and_then(Value::as_str) == Some(account.as_str())
+                    && i.get("region").and_then(Value::as_str) == Some(region.as_str())
+            })
+            .nth(rng.random_range(0..8))
+            .and_then(|i| i.get("id").and_then(Value::as_str))
+            .map_or_else(|| format!("i-0{:016x}", rng.random::<u64>()), str::to_owned);
+        let minutes_ago: i64 = rng.random_range(30..85 * 24 * 60);
+        let mut entry = Table::new();
+        let mut put = |key: &str, value: Value| {
+            entry.insert(key.to_owned(), value);
+        };
+        put("event", Value::String("StartSession".into()));
+        put("account", Value::String(account.clone()));
+        put("region", Value::String(region.clone()));
+        put(
+            "principal",
+            Value::String(format!(
+                "arn:aws:sts::{account}:assumed-role/{role}/{session}"
+            )),
+        );
+        put("source_identity", Value::String(source.into()));
+        put("target", Value::String(target));
+        match n % 4 {
+            1 => {
+                put(
+                    "document",
+                    Value::String("AWS-StartPortForwardingSession".into()),
+                );
+                let mut parameters = Table::new();
+                parameters.insert(
+                    "portNumber".into(),
+                    Value::Array(vec![Value::String("5432".into())]),
+                );
+                put("parameters", Value::Table(parameters));
+            }
+            3 => put("document", Value::String("AWS-StartSSHSession".into())),
+            _ => {}
+        }
+        put("minutes_ago", Value::Integer(minutes_ago));
+        put(
+            "ended_minutes_ago",
+            Value::Integer(minutes_ago - rng.random_range(1..30)),
+        );
+        out.push(entry);
+    }
+    out
 }
 
 /// `count` instances spread over `accounts` and `regions`.
@@ -251,10 +341,18 @@ mod tests {
             instances: 800,
             regions: Some(4),
             accounts: Some(3),
+            sessions: 60,
             seed: 1,
         })
         .expect("generates");
         let scenario = Scenario::from_toml(&text).expect("loads");
+        let default = Scenario::from_toml(DEFAULT_TOML).expect("loads");
+        assert_eq!(scenario.history.len(), default.history.len() + 60);
+        let people: std::collections::BTreeSet<_> = scenario.history[default.history.len()..]
+            .iter()
+            .map(|h| h.principal.rsplit('/').next().unwrap_or_default())
+            .collect();
+        assert!(people.len() >= 3, "several people: {people:?}");
         assert_eq!(scenario.settings.regions.len(), 4);
         assert_eq!(scenario.accounts.len(), 3);
         let cells: std::collections::BTreeSet<_> = scenario

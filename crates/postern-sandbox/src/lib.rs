@@ -279,7 +279,7 @@ impl Sandbox {
     }
 
     /// Refuse the next `count` calls of `action` as throttled, whatever the buckets hold (the
-    /// service's throttle must be on).
+    /// service's throttle must be on; for `LookupEvents`, CloudTrail's).
     pub fn refuse_next_calls(&self, action: &str, count: u64) {
         self.shared
             .world()
@@ -288,9 +288,15 @@ impl Sandbox {
             .insert(action.to_owned(), count);
     }
 
-    /// EC2 and SSM calls refused by the throttles so far, by action.
+    /// EC2, SSM and CloudTrail LookupEvents calls refused by the throttles so far, by action.
     pub fn throttled_calls(&self) -> std::collections::BTreeMap<String, u64> {
         self.shared.world().throttles.refused.clone()
+    }
+
+    /// Show CloudTrail events only `delay` after their call, as CloudTrail delivers them late.
+    pub fn set_cloudtrail_delay(&self, delay: std::time::Duration) {
+        self.shared.world().cloudtrail_delay =
+            time::Duration::seconds(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
     }
 
     /// Switch CloudTrail LookupEvents' throttle (2 requests/s per account and region) on or off.

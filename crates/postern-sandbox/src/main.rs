@@ -58,6 +58,10 @@ enum Command {
         /// Accounts: the demo account, then copies of the prod account (default: those two).
         #[arg(long)]
         accounts: Option<usize>,
+        /// Past sessions to seed in CloudTrail and DescribeSessions, of several people (the
+        /// demo user, erin on the same role, carol), up to 85 days back.
+        #[arg(long, default_value_t = 0)]
+        sessions: usize,
     },
 }
 
@@ -112,11 +116,13 @@ async fn run() -> anyhow::Result<()> {
             seed,
             regions,
             accounts,
+            sessions,
         } => {
             let shape = postern_sandbox::fleet::Shape {
                 instances,
                 regions,
                 accounts,
+                sessions,
                 seed,
             };
             print!("{}", postern_sandbox::fleet::generate_shaped(shape)?);

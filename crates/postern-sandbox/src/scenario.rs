@@ -98,6 +98,7 @@ pub struct Scenario {
 /// minutes_ago = 2880                  # before the sandbox's start
 /// target = "i-0…"                     # StartSession
 /// document = "AWS-StartPortForwardingSession"   # StartSession, optional
+/// parameters = { portNumber = ["5432"] }        # StartSession, optional: the document's
 /// session_id = "demo-0123456789abcdef0"         # optional for StartSession, required otherwise
 /// ended_minutes_ago = 2850            # StartSession: also record its TerminateSession
 /// role_arn = "arn:aws:iam::…:role/…"  # AssumeRole
@@ -121,6 +122,9 @@ pub struct HistorySpec {
     pub target: Option<String>,
     /// The session document (StartSession).
     pub document: Option<String>,
+    /// The document's parameters (StartSession).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Vec<String>>,
     /// The session id.
     pub session_id: Option<String>,
     /// When the session ended (StartSession), recorded as a TerminateSession event.

@@ -508,6 +508,9 @@ impl World {
                     if let Some(document) = &seed.document {
                         request["documentName"] = json!(document);
                     }
+                    if !seed.parameters.is_empty() {
+                        request["parameters"] = json!(seed.parameters);
+                    }
                     let ended = seed
                         .ended_minutes_ago
                         .map(|m| start - time::Duration::minutes(m));
@@ -522,7 +525,7 @@ impl World {
                             .document
                             .clone()
                             .unwrap_or_else(|| "SSM-SessionManagerRunShell".into()),
-                        parameters: BTreeMap::new(),
+                        parameters: seed.parameters.clone(),
                         owner_arn: caller.principal.arn(),
                         owner_user_id: caller.principal.user_id(),
                         reason: None,

@@ -66,6 +66,9 @@ pub struct AwsCredentials {
     pub expires: Option<SystemTime>,
     /// Whose they are, when known (a role's ARN).
     pub arn: Option<String>,
+    /// For a role Postern assumed: the name that ties its chain to the person (the
+    /// SourceIdentity it asked for), which history uses to tell one's own sessions apart.
+    pub identity: Option<String>,
 }
 
 impl AwsCredentials {
@@ -88,6 +91,7 @@ impl AwsCredentials {
             session_token: Some(session.session_token),
             expires,
             arn: session.arn,
+            identity: session.identity,
         }
     }
 
@@ -98,6 +102,7 @@ impl AwsCredentials {
             session_token: None,
             expires: None,
             arn: None,
+            identity: None,
         }
     }
 
@@ -310,6 +315,7 @@ impl Environment {
             session_token: self.session_token.clone(),
             expires: None,
             arn: None,
+            identity: None,
         })
     }
 }
@@ -979,6 +985,7 @@ impl Resolver {
                     .map(Secret::new),
                 expires: None,
                 arn: None,
+                identity: None,
             });
         }
         if let Some(command) = process {

@@ -89,6 +89,7 @@ pub(crate) async fn run(profile: &str, command: &str) -> Result<AwsCredentials, 
         session_token: parsed.session_token,
         expires,
         arn: None,
+        identity: None,
     })
 }
 

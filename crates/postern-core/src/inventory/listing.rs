@@ -191,13 +191,13 @@ impl Shared {
 
 /// A failed call, in words that never echo the request (it may hold credentials).
 #[derive(Debug)]
-struct CallError {
-    code: Option<String>,
-    message: String,
+pub(crate) struct CallError {
+    pub(crate) code: Option<String>,
+    pub(crate) message: String,
 }
 
 impl CallError {
-    fn from_sdk<E, R>(
+    pub(crate) fn from_sdk<E, R>(
         operation: &str,
         error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
     ) -> Self
@@ -233,13 +233,40 @@ impl CallError {
     }
 }
 
+/// Someone making calls that may be throttled: how long to keep at it, and who to tell while
+/// it waits.
+pub(crate) trait Waiting {
+    /// How hard to push.
+    fn limits(&self) -> &Limits;
+    /// One more call is waiting out throttling (`true`), or one fewer (`false`).
+    fn waiting(&self, more: bool);
+}
+
+impl Waiting for Shared {
+    fn limits(&self) -> &Limits {
+        &self.request.limits
+    }
+
+    fn waiting(&self, more: bool) {
+        if more {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.throttled.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.progress();
+    }
+}
+
 /// Make a call, waiting out throttling with backoff and jitter (reported as progress) up to the
 /// give-up limit.
-async fn patiently<T, Fut>(shared: &Shared, mut call: impl FnMut() -> Fut) -> Result<T, CallError>
+pub(crate) async fn patiently<T, Fut>(
+    waiting: &impl Waiting,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, CallError>
 where
     Fut: Future<Output = Result<T, CallError>>,
 {
-    let limits = &shared.request.limits;
+    let limits = waiting.limits();
     let started = Instant::now();
     let mut backoff = limits.first_backoff;
     loop {
@@ -249,18 +276,16 @@ where
                 let half = backoff / 2;
                 let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
                 let wait = half + Duration::from_millis(jitter);
-                shared.throttled.fetch_add(1, Ordering::SeqCst);
-                shared.progress();
+                waiting.waiting(true);
                 tokio::time::sleep(wait).await;
-                shared.throttled.fetch_sub(1, Ordering::SeqCst);
-                shared.progress();
+                waiting.waiting(false);
                 backoff = (backoff * 2).min(limits.max_backoff);
             }
             Err(e) if e.throttled() => {
                 return Err(CallError {
                     code: e.code,
                     message: format!(
-                        "{} (still throttled after {} s; the last list stays)",
+                        "{} (still throttled after {} s)",
                         e.message,
                         limits.give_up.as_secs()
                     ),
@@ -269,6 +294,66 @@ where
             other => return other,
         }
     }
+}
+
+/// The region an identity's clients start in: its own, else the first listed or of the profiles.
+pub(crate) fn home_region(
+    scope: &Scope,
+    resolved: &crate::credentials::Resolved,
+    profile_regions: &[String],
+) -> Option<String> {
+    let listed = match &scope.regions {
+        Regions::Listed(list) => list.first().cloned(),
+        _ => None,
+    };
+    resolved
+        .region
+        .clone()
+        .or(listed)
+        .or_else(|| profile_regions.first().cloned())
+}
+
+/// The regions of an identity: as listed, those of the user's profiles (and its own), or every
+/// region DescribeRegions names.
+pub(crate) async fn regions_of(
+    waiting: &impl Waiting,
+    access: &AwsAccess,
+    scope: &Scope,
+    profile_regions: &[String],
+) -> Result<Vec<String>, CallError> {
+    Ok(match &scope.regions {
+        Regions::Listed(list) => list.clone(),
+        Regions::OfProfiles => {
+            let mut list = profile_regions.to_vec();
+            if let Some(own) = &access.resolved.region
+                && !list.contains(own)
+            {
+                list.push(own.clone());
+            }
+            if list.is_empty() {
+                list.push(access.region.clone());
+            }
+            list
+        }
+        Regions::All => {
+            let ec2 = access.ec2();
+            let answer = patiently(waiting, || {
+                let ec2 = ec2.clone();
+                async move {
+                    ec2.describe_regions()
+                        .send()
+                        .await
+                        .map_err(|e| CallError::from_sdk("DescribeRegions", &e))
+                }
+            })
+            .await?;
+            answer
+                .regions()
+                .iter()
+                .filter_map(|r| r.region_name().map(str::to_owned))
+                .collect()
+        }
+    })
 }
 
 /// The role name in an assumed-role ARN (`arn:aws:sts::1:assumed-role/Role/session`).
@@ -301,16 +386,7 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
         }
     };
     let role = role_of(&arn);
-    let listed_regions = match &scope.regions {
-        Regions::Listed(list) => list.first().cloned(),
-        _ => None,
-    };
-    let Some(home) = resolved
-        .region
-        .clone()
-        .or(listed_regions)
-        .or_else(|| request.profile_regions.first().cloned())
-    else {
+    let Some(home) = home_region(&scope, &resolved, &request.profile_regions) else {
         shared.finished(failed(
             crate::aws::AccessError::NoRegion.to_string(),
             Some(account),
@@ -330,43 +406,11 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
             return;
         }
     };
-    let regions: Vec<String> = match &scope.regions {
-        Regions::Listed(list) => list.clone(),
-        Regions::OfProfiles => {
-            let mut list = request.profile_regions.clone();
-            if let Some(own) = &resolved.region
-                && !list.contains(own)
-            {
-                list.push(own.clone());
-            }
-            if list.is_empty() {
-                list.push(home.clone());
-            }
-            list
-        }
-        Regions::All => {
-            let ec2 = access.ec2();
-            let answer = patiently(&shared, || {
-                let ec2 = ec2.clone();
-                async move {
-                    ec2.describe_regions()
-                        .send()
-                        .await
-                        .map_err(|e| CallError::from_sdk("DescribeRegions", &e))
-                }
-            })
-            .await;
-            match answer {
-                Ok(answer) => answer
-                    .regions()
-                    .iter()
-                    .filter_map(|r| r.region_name().map(str::to_owned))
-                    .collect(),
-                Err(e) => {
-                    shared.finished(failed(e.message, Some(account)));
-                    return;
-                }
-            }
+    let regions = match regions_of(&*shared, &access, &scope, &request.profile_regions).await {
+        Ok(regions) => regions,
+        Err(e) => {
+            shared.finished(failed(e.message, Some(account)));
+            return;
         }
     };
     if regions.is_empty() {
@@ -566,7 +610,7 @@ async fn list_region(
     let mut order: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = patiently(shared, || {
+        let page = patiently(&**shared, || {
             let call = ec2
                 .describe_instances()
                 .max_results(1000)

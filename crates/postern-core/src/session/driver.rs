@@ -119,6 +119,9 @@ impl Driver {
                 "the session was closed, but AWS did not confirm that it ended ({why}); it ends after the account's idle timeout"
             ));
         }
+        if let Some(journal) = &self.access.journal {
+            journal.ended(&self.session_id, &end).await;
+        }
         let _ = self.events.send(SessionEvent::Ended(end)).await;
         if let Some(socket) = self.socket.as_mut() {
             let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;

@@ -121,6 +121,8 @@ pub struct SsmAccess {
     /// AWS's time, for signing the websocket upgrade (a skewed local clock would get it
     /// refused).
     pub clock: crate::aws::AwsClock,
+    /// Where the sessions opened here are journaled (none: not journaled).
+    pub journal: Option<crate::history::journal::Journal>,
 }
 
 /// Tunables of the session driver; the defaults suit AWS.
@@ -478,6 +480,9 @@ pub async fn open(
             message: "StartSession answered without a session id, token or stream URL".into(),
         });
     };
+    if let Some(journal) = &access.journal {
+        journal.started(&access.region, &request, id).await;
+    }
     let (command_tx, command_rx) = mpsc::channel(64);
     let (control_tx, control_rx) = mpsc::channel(16);
     let (event_tx, event_rx) = mpsc::channel(1024);

@@ -44,6 +44,20 @@ fn throttle(world: &mut World, account: &str, region: &str) -> Result<(), AwsErr
     if !world.lookup_throttle {
         return Ok(());
     }
+    if let Some(left) = world.throttles.refuse_next.get_mut("LookupEvents")
+        && *left > 0
+    {
+        *left -= 1;
+        *world
+            .throttles
+            .refused
+            .entry("LookupEvents".into())
+            .or_default() += 1;
+        return Err(AwsError::bad_request(
+            "ThrottlingException",
+            "Rate exceeded",
+        ));
+    }
     let now = world.now();
     let recent = world
         .lookups
@@ -53,6 +67,11 @@ fn throttle(world: &mut World, account: &str, region: &str) -> Result<(), AwsErr
     // moved back): they would hold the throttle shut until the clock caught up.
     recent.retain(|t| *t <= now && now - *t < Duration::SECOND);
     if recent.len() >= 2 {
+        *world
+            .throttles
+            .refused
+            .entry("LookupEvents".into())
+            .or_default() += 1;
         return Err(AwsError::bad_request(
             "ThrottlingException",
             "Rate exceeded",
@@ -157,9 +176,13 @@ fn lookup_events(world: &mut World, call: &Call<'_>, body: &Body) -> Result<Valu
         .filter(|e| e.time <= delivered)
         .filter(|e| e.time >= start && e.time <= end && matches(e))
         .collect();
+    // The token names the query as asked: a range left open stays the same query while `now`
+    // moves on between pages.
     let query = format!(
-        "le|{account}|{}|{attribute:?}|{start}|{end}|{max}",
-        call.region
+        "le|{account}|{}|{attribute:?}|{:?}|{:?}|{max}",
+        call.region,
+        body.timestamp("StartTime")?,
+        body.timestamp("EndTime")?,
     );
     let from = match body.string("NextToken")? {
         None => 0,

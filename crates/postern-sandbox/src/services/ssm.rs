@@ -789,10 +789,13 @@ fn describe_sessions(world: &mut World, call: &Call<'_>, body: &Body) -> Result<
         filters.push((key, value));
     }
     let account = call.caller.principal.account();
+    // AWS keeps session history for 30 days.
+    let kept_since = world.now() - time::Duration::days(30);
     let keep = |s: &SsmSession| {
         s.account == account
             && s.region == call.region
             && s.status.is_active() == active
+            && (active || s.started >= kept_since)
             && filters.iter().all(|(key, value)| match *key {
                 "InvokedAfter" => parse_time(value).is_some_and(|t| s.started >= t),
                 "InvokedBefore" => parse_time(value).is_some_and(|t| s.started <= t),

@@ -259,12 +259,12 @@ async fn lookups_filter_page_and_scope_like_cloudtrail() {
     }));
     assert!(!on_target.events().is_empty());
 
-    // A time range: the last three hours hold only the newest seeded session.
+    // A time range: the last 90 minutes hold only the newest seeded session.
     let now = sandbox.clock().now().unix_timestamp();
     let recent = trail
         .lookup_events()
         .lookup_attributes(attribute(LookupAttributeKey::EventName, "StartSession"))
-        .start_time(DateTime::from_secs(now - 3 * 3600))
+        .start_time(DateTime::from_secs(now - 90 * 60))
         .end_time(DateTime::from_secs(now))
         .send()
         .await
@@ -285,14 +285,38 @@ async fn lookups_filter_page_and_scope_like_cloudtrail() {
     }
     let all = trail.lookup_events().send().await.expect("lookup");
     assert_eq!(seen.len(), all.events().len());
+    // A range left open at its end pages as one query while time moves on (AWS's now ends it).
+    let mut open = Vec::new();
+    let mut pages = trail
+        .lookup_events()
+        .start_time(DateTime::from_secs(now - 90 * 24 * 3600))
+        .max_results(2)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        sandbox.clock().advance(time::Duration::seconds(1));
+        open.extend(
+            page.expect("page")
+                .events()
+                .iter()
+                .filter_map(|e| e.event_id().map(str::to_owned)),
+        );
+    }
+    assert_eq!(open.len(), seen.len());
 
-    // Another region holds none of it.
+    // Another region holds none of it, only its own (a colleague's seeded session there).
     let elsewhere = cloudtrail(&sandbox, developer, "eu-west-1")
         .lookup_events()
         .send()
         .await
         .expect("lookup");
-    assert!(elsewhere.events().is_empty());
+    assert!(!elsewhere.events().is_empty());
+    for event in elsewhere.events() {
+        assert!(!seen.iter().any(|id| Some(id.as_str()) == event.event_id()));
+        let record: serde_json::Value =
+            serde_json::from_str(event.cloud_trail_event().unwrap_or("{}")).expect("JSON");
+        assert_eq!(record["awsRegion"], "eu-west-1");
+    }
 
     for (request, code) in [
         (
