@@ -7,10 +7,12 @@
 //! - identity: reading a 2,000-profile config against botocore, switching roles against
 //!   `aws sts assume-role`;
 //! - inventory: `postern ls` of 10,000 instances in 4 regions and 2 accounts, cold and from its
-//!   cache, against the AWS CLI's listings.
+//!   cache, against the AWS CLI's listings;
+//! - history: a person's sessions among 500 in 2 accounts × 2 regions, to the first entries and
+//!   to complete, against a sequential boto3 LookupEvents loop.
 //!
-//! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity|inventory]…` runs some of
-//! them (the identity and inventory parts need `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
+//! `cargo bench -p postern-e2e --bench postern [tunnel|latency|identity|inventory|history]…` runs
+//! some of them (the identity, inventory and history parts need `.ci/with-keychain`, the release `postern` and the venv's AWS CLI,
 //! which `make bench` provides).
 //!
 //! Each tunnel measure runs [`runs`] times (`POSTERN_BENCH_RUNS`, 5 unless set), its baseline
@@ -18,6 +20,7 @@
 //! the target's verdict are taken at the medians.
 #![forbid(unsafe_code)]
 
+mod history;
 mod identity;
 mod inventory;
 mod latency;
@@ -91,6 +94,12 @@ impl Row {
         }
     }
 
+    /// For times, where less is better: the ratio is the baseline's over Postern's.
+    pub(crate) fn inverted(mut self) -> Self {
+        self.ratio = 1.0 / self.ratio;
+        self
+    }
+
     pub(crate) fn target(mut self, at_least: f64, phrase: &'static str) -> Self {
         self.target = Some((at_least, phrase));
         self
@@ -140,6 +149,9 @@ fn main() {
         }
         if want("inventory") {
             rows.extend(inventory::run().await);
+        }
+        if want("history") {
+            rows.extend(history::run().await);
         }
     });
     let mut report = String::new();

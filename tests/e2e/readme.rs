@@ -27,7 +27,7 @@ use postern_e2e::{OnTerminal, TempDir, require_keychain, workspace_binary};
 const FIRST_SECTION: &str = "## The sandbox: a local AWS";
 const END_OF_TUTORIAL: &str = "## Using `postern`";
 /// The blocks the tutorial must have, in this order (others may come between).
-const EXPECTED: &[&str] = &["start", "mfa", "login", "use", "done"];
+const EXPECTED: &[&str] = &["start", "mfa", "login", "use", "history", "done"];
 const PROMPT: &str = "[readme-tutorial]$ ";
 
 /// A marked shell block of the README.
@@ -490,6 +490,14 @@ fn run_the_tutorial(bracketed_paste: bool) {
                 );
                 expect("\nLinux\r\n");
                 expect("42 from the instance");
+            }
+            "history" => {
+                // The command and the shell just opened (from Postern's journal at once), and
+                // the demo user's seeded tunnel from CloudTrail.
+                expect("command");
+                expect("ended on the instance");
+                expect("tunnel :5432");
+                assert!(!shown.contains("erin"), "erin's sessions stay out");
             }
             "done" => expect("Removed the keys of profile demo"),
             _ => {}
