@@ -331,12 +331,8 @@ async fn explain_refusal(
     target: &str,
     done: anyhow::Result<u8>,
 ) -> anyhow::Result<u8> {
-    let identity = access.resolved.profile.as_deref().unwrap_or("environment");
     let error = match done {
-        Ok(code) => {
-            remember_answer(resolver, identity, target, false);
-            return Ok(code);
-        }
+        Ok(code) => return Ok(code),
         Err(error) => error,
     };
     let refusal = match error.downcast::<SessionError>() {
@@ -349,30 +345,12 @@ async fn explain_refusal(
     };
     let regions = resolver.profile_regions();
     let explained = inventory::explain_refusal(access, target, refusal, &regions).await;
-    if matches!(explained, SessionError::AccessDenied { .. }) {
-        remember_answer(resolver, identity, target, true);
-    }
     if let SessionError::InOtherRegion { found, .. } = &explained
         && let Some(region) = found.first()
     {
         anyhow::bail!("{explained} (use --region {region})");
     }
     Err(explained.into())
-}
-
-/// Remember what StartSession answered this identity for `instance` (the inventory shows
-/// "denied when last tried"); a failure to write it is only a warning.
-fn remember_answer(resolver: &Resolver, identity: &str, instance: &str, refused: bool) {
-    if !inventory::is_instance_id(instance) {
-        return;
-    }
-    let at = postern_core::credentials::unix_now();
-    let noted = postern_core::settings::State::update(resolver.paths(), |state| {
-        state.session_answer(identity, instance, refused.then_some(at));
-    });
-    if let Err(e) = noted {
-        tracing::warn!("cannot remember StartSession's answer: {e}");
-    }
 }
 
 /// An instance id, Name tag or private IP; what looks like an instance id but is malformed is

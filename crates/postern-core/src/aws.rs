@@ -91,6 +91,16 @@ impl AwsAccess {
         })
     }
 
+    /// The identity's name in inventories and journals: the profile, or `environment`.
+    pub fn identity(&self) -> &str {
+        self.resolved.profile.as_deref().unwrap_or("environment")
+    }
+
+    /// Postern's folder.
+    pub fn paths(&self) -> &crate::paths::Paths {
+        self.resolver.paths()
+    }
+
     fn endpoint(&self, service: &str) -> Option<String> {
         self.resolver
             .endpoint(self.resolved.profile.as_deref(), service)
@@ -116,7 +126,7 @@ impl AwsAccess {
         if let Some(url) = self.endpoint("ssm") {
             builder = builder.endpoint_url(url);
         }
-        let identity = self.resolved.profile.as_deref().unwrap_or("environment");
+        let identity = self.identity();
         SsmAccess {
             client: aws_sdk_ssm::Client::from_conf(builder.build()),
             credentials: Some(self.credentials.clone()),

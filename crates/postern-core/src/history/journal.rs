@@ -97,7 +97,8 @@ impl Journal {
         }
     }
 
-    /// StartSession answered `session_id` for `request` in `region`.
+    /// StartSession answered `session_id` for `request` in `region` (so it no longer refuses
+    /// this identity the instance: the inventory forgets an earlier refusal).
     pub async fn started(&self, region: &str, request: &SessionRequest, session_id: &str) {
         let line = Line::Started {
             session_id: session_id.to_owned(),
@@ -126,7 +127,13 @@ impl Journal {
     async fn write(&self, line: Line) {
         let journal = self.clone();
         // File locks and writes block; the runtime's threads must not.
-        let _ = tokio::task::spawn_blocking(move || journal.append(&line)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            journal.append(&line);
+            if let Line::Started { target, .. } = &line {
+                crate::inventory::remember_answer(&journal.paths, &journal.identity, target, false);
+            }
+        })
+        .await;
     }
 
     /// Every session in the journal, started at or after `since`; lines that cannot be read are

@@ -11,6 +11,7 @@ pub mod search;
 use aws_sdk_ec2::types::Filter;
 
 use crate::aws::AwsAccess;
+use crate::paths::Paths;
 use crate::session::SessionError;
 
 /// An instance, as far as naming it goes.
@@ -152,9 +153,37 @@ pub async fn locate(
 /// How long looking an instance up across regions may take.
 const LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Remember what StartSession answered `identity` for `instance` (the inventory shows "denied
+/// when last tried", until a session starts); a failure to write it is only a warning.
+pub fn remember_answer(paths: &Paths, identity: &str, instance: &str, refused: bool) {
+    if !is_instance_id(instance) {
+        return;
+    }
+    if !refused {
+        // Most sessions start where none was refused: nothing to forget, nothing to write.
+        let denied = crate::settings::State::load(paths).is_ok_and(|state| {
+            state
+                .denied_sessions
+                .get(identity)
+                .is_some_and(|d| d.contains_key(instance))
+        });
+        if !denied {
+            return;
+        }
+    }
+    let at = crate::credentials::unix_now();
+    let noted = crate::settings::State::update(paths, |state| {
+        state.session_answer(identity, instance, refused.then_some(at));
+    });
+    if let Err(e) = noted {
+        tracing::warn!("cannot remember StartSession's answer: {e}");
+    }
+}
+
 /// When Session Manager refused a target (access denied, or not connected), say why if the
 /// instance is not in the region at all; otherwise keep AWS's answer. The lookup's own failures
-/// (no permission to describe instances, say) keep AWS's answer too.
+/// (no permission to describe instances, say) keep AWS's answer too. A refusal that stands is
+/// remembered for the inventory ([`remember_answer`]).
 pub async fn explain_refusal(
     access: &AwsAccess,
     target: &str,
@@ -171,7 +200,17 @@ pub async fn explain_refusal(
     // The lookup must not hold the user up: past LOOKUP_LIMIT, AWS's answer stands.
     let found = tokio::time::timeout(LOOKUP_LIMIT, locate(access, target, regions)).await;
     match found.unwrap_or(Ok(Whereabouts::Here)) {
-        Ok(Whereabouts::Here) | Err(_) => refusal,
+        Ok(Whereabouts::Here) | Err(_) => {
+            if matches!(refusal, SessionError::AccessDenied { .. }) {
+                let (paths, identity) = (access.paths().clone(), access.identity().to_owned());
+                let target = target.to_owned();
+                let _ = tokio::task::spawn_blocking(move || {
+                    remember_answer(&paths, &identity, &target, true);
+                })
+                .await;
+            }
+            refusal
+        }
         Ok(Whereabouts::Elsewhere(found)) => SessionError::InOtherRegion {
             target: target.to_owned(),
             region: access.region.clone(),
