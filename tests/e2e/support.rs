@@ -557,10 +557,10 @@ pub fn demo_resolver(
     home: &TempDir,
     prompt: std::sync::Arc<dyn postern_core::mfa::MfaPrompt>,
 ) -> postern_core::credentials::Resolver {
-    use postern_core::credentials::{Environment, Resolver};
+    use postern_core::credentials::Environment;
     use postern_core::keychain::{AccessKeys, Keychain, Secret};
     use postern_core::paths::Paths;
-    use postern_core::profile::{ConfigFiles, Profiles};
+    use postern_core::profile::ConfigFiles;
     require_keychain();
     let files = ConfigFiles {
         config: home.join("aws-config"),
@@ -568,9 +568,8 @@ pub fn demo_resolver(
     };
     std::fs::write(&files.config, demo_config(sandbox)).expect("config");
     let paths = Paths::at(&home.join("postern"));
-    let keychain = Keychain::os(&paths);
     let demo = sandbox.demo().expect("demo");
-    keychain
+    Keychain::os(&paths)
         .set_access_keys(
             "demo",
             &AccessKeys {
@@ -579,17 +578,15 @@ pub fn demo_resolver(
             },
         )
         .expect("the demo keys into the keychain");
-    Resolver::new(
-        Profiles::load(&files).expect("config"),
-        keychain,
+    let setup = postern_core::Setup {
         paths,
-        postern_core::settings::Settings::default(),
-        Environment {
+        files,
+        environment: Environment {
             endpoint_url: Some(sandbox.endpoint()),
             ..Environment::default()
         },
-        prompt,
-    )
+    };
+    setup.resolver(prompt).expect("the demo setup loads")
 }
 
 /// `resolver` again over the AWS config now in `home` (a process started after the file

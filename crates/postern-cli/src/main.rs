@@ -27,13 +27,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use postern_core::aws::AwsAccess;
-use postern_core::credentials::{Environment, Resolver, Selection};
+use postern_core::credentials::{Resolver, Selection};
 use postern_core::inventory;
-use postern_core::keychain::Keychain;
-use postern_core::paths::Paths;
-use postern_core::profile::{ConfigFiles, Profiles};
 use postern_core::session::SessionError;
-use postern_core::settings::Settings;
 use postern_core::tunnel::TunnelError;
 
 /// Postern: Session Manager shells, commands and tunnels into AWS machines, and AWS credentials
@@ -198,26 +194,14 @@ enum KeysAction {
     List,
 }
 
-/// The resolver over the user's AWS files, Postern's folder and the OS keychain.
+/// The resolver over the user's AWS files, Postern's folder and the OS keychain, asking for
+/// codes on the terminal.
 fn resolver() -> anyhow::Result<Arc<Resolver>> {
-    let paths = Paths::from_env()?;
-    let files = ConfigFiles::from_env();
-    let profiles = Profiles::load(&files).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {} or {}: {e}",
-            files.config.display(),
-            files.credentials.display()
-        )
-    })?;
-    let settings = Settings::load(&paths)?;
-    Ok(Arc::new(Resolver::new(
-        profiles,
-        Keychain::os(&paths),
-        paths,
-        settings,
-        Environment::from_process(),
-        Arc::new(prompt::TerminalPrompt),
-    )))
+    Ok(
+        postern_core::Postern::load(Arc::new(prompt::TerminalPrompt))?
+            .resolver()
+            .clone(),
+    )
 }
 
 async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {

@@ -5,6 +5,8 @@
 //! the protocol in [`postern_ssm`], and reads the user's own CloudTrail history. The desktop app
 //! and the `postern` command are thin clients of this crate; it never imports Tauri.
 //!
+//! [`Postern`] assembles it all (the composition root every front end starts from).
+//!
 //! Modules:
 //! - identity: [`profile`] (the AWS config files, read as the AWS CLI reads them),
 //!   [`credentials`] (profiles to credentials: MFA sessions, roles, caching), [`keychain`] (the
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub use postern::{LoadError, Postern, Setup};
 pub use postern_ssm;
 
 pub mod aws;
@@ -27,8 +30,10 @@ pub mod inventory;
 pub mod keychain;
 pub mod mfa;
 pub mod paths;
+pub mod postern;
 pub mod profile;
 pub mod reach;
+pub mod remedy;
 pub mod session;
 pub mod settings;
 pub mod tunnel;

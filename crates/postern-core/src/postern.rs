@@ -1,0 +1,158 @@
+//! The composition root: Postern's folder, the AWS config files, settings, the OS keychain and
+//! the environment, assembled into a [`Resolver`] in one place. The command line, the desktop
+//! and the tests' support code all start here; nothing assembles core by hand twice.
+//!
+//! Inventory and history run on the resolver ([`crate::inventory::listing`],
+//! [`crate::history::gather`]); sessions and tunnels on the clients it makes
+//! ([`crate::aws::AwsAccess`]).
+
+use std::sync::Arc;
+
+use crate::credentials::{Environment, Resolver};
+use crate::keychain::Keychain;
+use crate::mfa::MfaPrompt;
+use crate::paths::{Paths, PathsError};
+use crate::profile::{ConfigFiles, Profiles};
+use crate::settings::{Settings, SettingsError};
+
+/// Where Postern reads from: its own folder, the AWS config files and the environment.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// Postern's folder (state, settings, caches, journal; never a secret).
+    pub paths: Paths,
+    /// The AWS config and credentials files.
+    pub files: ConfigFiles,
+    /// The AWS variables of the environment.
+    pub environment: Environment,
+}
+
+/// Why Postern could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No folder for Postern's state.
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    /// The AWS config files could not be read.
+    #[error("cannot read {config} or {credentials}: {source}")]
+    Profiles {
+        /// The config file.
+        config: String,
+        /// The credentials file.
+        credentials: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Postern's settings (or the organisation's policy) could not be read.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+}
+
+impl Setup {
+    /// What this process sees: `POSTERN_HOME` or the platform's folder, `AWS_CONFIG_FILE` and
+    /// `AWS_SHARED_CREDENTIALS_FILE` or `~/.aws`, and the AWS variables.
+    pub fn from_process() -> Result<Self, LoadError> {
+        Ok(Self {
+            paths: Paths::from_env()?,
+            files: ConfigFiles::from_env(),
+            environment: Environment::from_process(),
+        })
+    }
+
+    /// Read the profiles and settings (and policy) now, and make the resolver over them, the OS
+    /// keychain and `prompt` for MFA codes.
+    pub fn resolver(&self, prompt: Arc<dyn MfaPrompt>) -> Result<Resolver, LoadError> {
+        let profiles = Profiles::load(&self.files).map_err(|source| LoadError::Profiles {
+            config: self.files.config.display().to_string(),
+            credentials: self.files.credentials.display().to_string(),
+            source,
+        })?;
+        let settings = Settings::load(&self.paths)?;
+        Ok(Resolver::new(
+            profiles,
+            Keychain::os(&self.paths),
+            self.paths.clone(),
+            settings,
+            self.environment.clone(),
+            prompt,
+        ))
+    }
+}
+
+/// Postern, assembled: what a front end holds for its life.
+pub struct Postern {
+    setup: Setup,
+    prompt: Arc<dyn MfaPrompt>,
+    resolver: Arc<Resolver>,
+}
+
+impl Postern {
+    /// Postern as this process sees it ([`Setup::from_process`]), asking `prompt` for codes.
+    pub fn load(prompt: Arc<dyn MfaPrompt>) -> Result<Self, LoadError> {
+        Self::at(Setup::from_process()?, prompt)
+    }
+
+    /// Postern over `setup`.
+    pub fn at(setup: Setup, prompt: Arc<dyn MfaPrompt>) -> Result<Self, LoadError> {
+        let resolver = Arc::new(setup.resolver(prompt.clone())?);
+        Ok(Self {
+            setup,
+            prompt,
+            resolver,
+        })
+    }
+
+    /// The resolver: credentials, profiles, settings, Postern's folder.
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// Where it reads from.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// Read the profiles and settings again (their files changed). What already runs keeps the
+    /// resolver it started with; what starts from now on gets the new one. On an error the old
+    /// one stays.
+    pub fn reload(&mut self) -> Result<(), LoadError> {
+        self.resolver = Arc::new(self.setup.resolver(self.prompt.clone())?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_reads_changed_files_and_keeps_the_old_on_errors() {
+        let dir = std::env::temp_dir().join(format!("postern-root-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let setup = Setup {
+            paths: Paths::at(&dir.join("postern")),
+            files: ConfigFiles {
+                config: dir.join("config"),
+                credentials: dir.join("credentials"),
+            },
+            environment: Environment::default(),
+        };
+        std::fs::write(&setup.files.config, "[profile a]\nregion = eu-west-1\n").expect("config");
+        let mut postern = Postern::at(setup, Arc::new(crate::mfa::NoPrompt)).expect("loads");
+        assert!(postern.resolver().profiles().get("a").is_some());
+        std::fs::write(
+            &postern.setup().files.config,
+            "[profile a]\n[profile b]\nregion = us-east-1\n",
+        )
+        .expect("config");
+        postern.reload().expect("reloads");
+        assert!(postern.resolver().profiles().get("b").is_some());
+        std::fs::create_dir_all(dir.join("postern")).expect("home");
+        std::fs::write(dir.join("postern").join("settings.toml"), "[nonsense\n").expect("settings");
+        assert!(postern.reload().is_err());
+        assert!(
+            postern.resolver().profiles().get("b").is_some(),
+            "the old one stays"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
