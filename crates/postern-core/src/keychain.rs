@@ -37,8 +37,10 @@ use zeroize::Zeroize;
 
 use crate::paths::{Paths, write_atomically};
 
-/// A secret string: never printed by `Debug`, wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret string: never printed by `Debug`, never serialized (the keychain has its own
+/// encoder, [`Keychain`]'s records; reading one in, from a credential_process's answer, is
+/// allowed), wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -67,7 +69,7 @@ impl Drop for Secret {
 }
 
 /// Long-lived IAM user keys.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessKeys {
     /// `AKIA…`.
     pub access_key_id: String,
@@ -76,7 +78,7 @@ pub struct AccessKeys {
 }
 
 /// Temporary credentials from STS.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionCredentials {
     /// `ASIA…`.
     pub access_key_id: String,
@@ -87,11 +89,83 @@ pub struct SessionCredentials {
     /// When they expire, in seconds since the Unix epoch.
     pub expires: u64,
     /// Who they belong to (the IAM user for an MFA session, the assumed-role ARN for a role).
-    #[serde(default)]
     pub arn: Option<String>,
     /// For a role: the SourceIdentity its chain carries, so a chain resumed from it keeps it.
-    #[serde(default)]
     pub identity: Option<String>,
+}
+
+/// How keys are written in a keychain entry (JSON): the one place a secret is serialized. The
+/// text is made into a [`Secret`] at once; the record's own copies are wiped when it drops.
+#[derive(Serialize, Deserialize)]
+struct KeysRecord {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// How a session is written in a keychain entry (JSON); see [`KeysRecord`].
+#[derive(Serialize, Deserialize)]
+struct SessionRecord {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expires: u64,
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(default)]
+    identity: Option<String>,
+}
+
+impl Drop for KeysRecord {
+    fn drop(&mut self) {
+        self.secret_access_key.zeroize();
+    }
+}
+
+impl Drop for SessionRecord {
+    fn drop(&mut self) {
+        self.secret_access_key.zeroize();
+        self.session_token.zeroize();
+    }
+}
+
+impl KeysRecord {
+    fn of(keys: &AccessKeys) -> Self {
+        Self {
+            access_key_id: keys.access_key_id.clone(),
+            secret_access_key: keys.secret_access_key.expose().to_owned(),
+        }
+    }
+
+    fn into_keys(mut self) -> AccessKeys {
+        AccessKeys {
+            access_key_id: std::mem::take(&mut self.access_key_id),
+            secret_access_key: Secret(std::mem::take(&mut self.secret_access_key)),
+        }
+    }
+}
+
+impl SessionRecord {
+    fn of(session: &SessionCredentials) -> Self {
+        Self {
+            access_key_id: session.access_key_id.clone(),
+            secret_access_key: session.secret_access_key.expose().to_owned(),
+            session_token: session.session_token.expose().to_owned(),
+            expires: session.expires,
+            arn: session.arn.clone(),
+            identity: session.identity.clone(),
+        }
+    }
+
+    fn into_session(mut self) -> SessionCredentials {
+        SessionCredentials {
+            access_key_id: std::mem::take(&mut self.access_key_id),
+            secret_access_key: Secret(std::mem::take(&mut self.secret_access_key)),
+            session_token: Secret(std::mem::take(&mut self.session_token)),
+            expires: self.expires,
+            arn: self.arn.take(),
+            identity: self.identity.take(),
+        }
+    }
 }
 
 impl SessionCredentials {
@@ -302,12 +376,14 @@ impl Keychain {
             })
     }
 
-    fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), KeychainError> {
-        let json = serde_json::to_string(value).map_err(|e| KeychainError::Failed {
-            entry: name.to_owned(),
-            detail: e.to_string(),
-        })?;
-        self.store.set(name, &Secret(json))?;
+    fn write<T: Serialize>(&self, name: &str, record: &T) -> Result<(), KeychainError> {
+        let json = Secret(
+            serde_json::to_string(record).map_err(|e| KeychainError::Failed {
+                entry: name.to_owned(),
+                detail: e.to_string(),
+            })?,
+        );
+        self.store.set(name, &json)?;
         self.change_index(|index| index.entries.insert(name.to_owned()))
     }
 
@@ -346,12 +422,14 @@ impl Keychain {
 
     /// The long-lived keys stored for `profile`.
     pub fn access_keys(&self, profile: &str) -> Result<Option<AccessKeys>, KeychainError> {
-        self.read(&format!("keys/{profile}"))
+        Ok(self
+            .read::<KeysRecord>(&format!("keys/{profile}"))?
+            .map(KeysRecord::into_keys))
     }
 
     /// Store long-lived keys for `profile`.
     pub fn set_access_keys(&self, profile: &str, keys: &AccessKeys) -> Result<(), KeychainError> {
-        self.write(&format!("keys/{profile}"), keys)
+        self.write(&format!("keys/{profile}"), &KeysRecord::of(keys))
     }
 
     /// Remove `profile`'s long-lived keys; whether there were any.
@@ -362,7 +440,9 @@ impl Keychain {
     /// The cached session called `name` (see [`Self::mfa_session_name`],
     /// [`Self::role_session_name`]).
     pub fn session(&self, name: &str) -> Result<Option<SessionCredentials>, KeychainError> {
-        self.read(name)
+        Ok(self
+            .read::<SessionRecord>(name)?
+            .map(SessionRecord::into_session))
     }
 
     /// Cache a session.
@@ -371,7 +451,7 @@ impl Keychain {
         name: &str,
         credentials: &SessionCredentials,
     ) -> Result<(), KeychainError> {
-        self.write(name, credentials)
+        self.write(name, &SessionRecord::of(credentials))
     }
 
     /// Forget one cached session.
@@ -500,6 +580,38 @@ mod tests {
         assert_eq!(keychain.wipe_sessions().expect("wipe"), 1);
         assert_eq!(keychain.session(&name).expect("get"), None);
         assert_eq!(keychain.profiles_with_keys().expect("list"), ["dev"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn entries_keep_their_format_and_older_sessions_still_read() {
+        let dir = std::env::temp_dir().join(format!("postern-format-{}", std::process::id()));
+        let paths = Paths::at(&dir);
+        let store = Arc::new(MemoryStore::default());
+        let keychain = Keychain::with_store(store.clone(), &paths);
+        let keys = AccessKeys {
+            access_key_id: "AKIAEXAMPLEEXAMPLE01".into(),
+            secret_access_key: Secret::new("s3cr3t"),
+        };
+        keychain.set_access_keys("dev", &keys).expect("set");
+        let raw = store.get("keys/dev").expect("get").expect("there");
+        let json: serde_json::Value = serde_json::from_str(raw.expose()).expect("JSON");
+        assert_eq!(
+            json,
+            serde_json::json!({"access_key_id": "AKIAEXAMPLEEXAMPLE01", "secret_access_key": "s3cr3t"})
+        );
+        // A session cached before `arn` and `identity` were kept.
+        store
+            .set(
+                "old",
+                &Secret::new(
+                    r#"{"access_key_id":"ASIA1","secret_access_key":"x","session_token":"y","expires":5}"#,
+                ),
+            )
+            .expect("set");
+        let old = keychain.session("old").expect("read").expect("there");
+        assert_eq!((old.expires, old.arn, old.identity), (5, None, None));
+        assert_eq!(old.session_token.expose(), "y");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,5 +1,5 @@
 //! Asking for MFA codes: core asks through [`MfaPrompt`]; the CLI answers on the terminal, tests
-//! with a script, the desktop app with a dialog.
+//! with a script, the desktop app with a dialog ([`window::WindowPrompt`]).
 //!
 //! The [`crate::credentials::Resolver`] is the broker: it asks once per MFA device however many
 //! requests wait for it, in one process (a lock per device) and across processes (a lock file
@@ -10,6 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use zeroize::Zeroize;
+
+pub mod window;
 
 /// A six-digit code, checked. Never printed by `Debug`; wiped when dropped.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,7 +61,8 @@ impl Drop for MfaCode {
 }
 
 /// Why the previous answer was not taken, shown with the next request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Retry {
     /// AWS did not accept the code (wrong, expired, or already used elsewhere).
     Rejected,
