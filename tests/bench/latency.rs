@@ -126,7 +126,10 @@ pub(crate) async fn run() -> Vec<Row> {
     let mut echoes = Vec::with_capacity(KEYSTROKES);
     for _ in 0..KEYSTROKES {
         let sent = Instant::now();
-        writer.send(b"x".to_vec()).await;
+        writer
+            .send(b"x".to_vec())
+            .await
+            .expect("the session takes input");
         loop {
             match session.next_event().await {
                 Some(SessionEvent::Output(bytes)) if bytes.contains(&b'x') => break,

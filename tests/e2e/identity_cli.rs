@@ -190,7 +190,7 @@ async fn keys_login_credential_process_exec_whoami_and_logout() {
     let out = machine.run(&["credential-process", "--profile", "developer"], b"", &[]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("run `postern login --profile developer` first"),
+        text(&out).contains("run `postern login --profile developer`"),
         "{}",
         text(&out)
     );
@@ -574,7 +574,7 @@ async fn new_keys_for_one_profile_forget_only_its_sessions() {
     assert_eq!(cached_entries(&machine), (0, 1));
     let (served, said) = serve("developer");
     assert!(
-        !served && said.contains("run `postern login --profile developer` first"),
+        !served && said.contains("run `postern login --profile developer`"),
         "{said}"
     );
 

@@ -354,5 +354,5 @@ async fn the_crate_misses_exit_codes_and_the_short_channel_closed_and_postern_do
         }
     };
     assert_eq!(code, Some(3));
-    assert_eq!(end, SessionEnd::Closed(String::new()));
+    assert_eq!(end, SessionEnd::Closed { reason: None });
 }

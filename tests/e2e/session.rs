@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions, SessionRequest};
+use postern_core::session::{
+    self, SessionEnd, SessionEvent, SessionFailure, SessionOptions, SessionRequest,
+};
 use postern_e2e::{DEVELOPER, instance, output_until, role_credentials, sandbox, ssm_access};
 use tokio::sync::mpsc::Receiver;
 
@@ -22,22 +24,40 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     )
     .await
     .expect("opens");
-    assert!(shell.id().starts_with("demo-"));
+    assert!(shell.id().as_str().starts_with("demo-"));
     let (mut events, writer, id) = shell.split();
     output_until(&mut events, "sandbox$ ").await;
 
-    writer.send(b"echo $((6*7))\r".to_vec()).await;
+    writer
+        .send(b"echo $((6*7))\r".to_vec())
+        .await
+        .expect("the session takes input");
     output_until(&mut events, "42").await;
 
-    writer.resize(132, 43).await;
-    writer.send(b"stty size\r".to_vec()).await;
+    writer
+        .resize(132, 43)
+        .await
+        .expect("the session takes input");
+    writer
+        .send(b"stty size\r".to_vec())
+        .await
+        .expect("the session takes input");
     output_until(&mut events, "43 132").await;
 
     // Ctrl-C interrupts `sleep` but not the session.
-    writer.send(b"sleep 30; echo slept\r".to_vec()).await;
+    writer
+        .send(b"sleep 30; echo slept\r".to_vec())
+        .await
+        .expect("the session takes input");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    writer.send(vec![0x03]).await;
-    writer.send(b"echo still $((40+2))\r".to_vec()).await;
+    writer
+        .send(vec![0x03])
+        .await
+        .expect("the session takes input");
+    writer
+        .send(b"echo still $((40+2))\r".to_vec())
+        .await
+        .expect("the session takes input");
     let text = output_until(&mut events, "still 42\r\n").await;
     assert!(
         text.contains("^C"),
@@ -48,14 +68,27 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     // Multi-byte UTF-8, in both directions, split across messages however the agent reads it.
     writer
         .send("echo 'snowman ☃ crab 🦀 ünïcødé'\r".as_bytes().to_vec())
-        .await;
+        .await
+        .expect("the session takes input");
     output_until(&mut events, "snowman ☃ crab 🦀 ünïcødé\r\n").await;
     // A character split between two input messages reaches the shell whole.
     let crab = "🦀".as_bytes();
-    writer.send(b"echo split-".to_vec()).await;
-    writer.send(crab[..2].to_vec()).await;
-    writer.send(crab[2..].to_vec()).await;
-    writer.send(b"-done\r".to_vec()).await;
+    writer
+        .send(b"echo split-".to_vec())
+        .await
+        .expect("the session takes input");
+    writer
+        .send(crab[..2].to_vec())
+        .await
+        .expect("the session takes input");
+    writer
+        .send(crab[2..].to_vec())
+        .await
+        .expect("the session takes input");
+    writer
+        .send(b"-done\r".to_vec())
+        .await
+        .expect("the session takes input");
     output_until(&mut events, "split-🦀-done\r\n").await;
     // Output whose characters the agent cuts between messages comes out whole and in order.
     sandbox.set_faults(
@@ -67,7 +100,7 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
     );
     writer
         .send(b"printf 'snow:'; for i in $(seq 1000); do printf '\\342\\230\\203'; done; echo ':end'\r".to_vec())
-        .await;
+        .await.expect("the session takes input");
     let expected = format!("snow:{}:end", "☃".repeat(1000));
     let mut seen = Vec::new();
     let mut cut_inside_a_character = false;
@@ -126,10 +159,14 @@ async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
     // must see the size given just before it (resizes travel on their own queue).
     for step in 0..12u32 {
         let (cols, rows) = (100 + step, 30 + step);
-        writer.resize(cols, rows).await;
+        writer
+            .resize(cols, rows)
+            .await
+            .expect("the session takes input");
         writer
             .send(format!("stty size # step {step}\r").into_bytes())
-            .await;
+            .await
+            .expect("the session takes input");
         output_until(&mut events, &format!("{rows} {cols}\r\n")).await;
     }
     writer.close().await;
@@ -151,7 +188,10 @@ async fn a_shell_that_exits_ends_the_session_normally() {
     .expect("opens");
     let (mut events, writer, _) = shell.split();
     output_until(&mut events, "sandbox$ ").await;
-    writer.send(b"exit 3\r".to_vec()).await;
+    writer
+        .send(b"exit 3\r".to_vec())
+        .await
+        .expect("the session takes input");
     let end = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             if let Some(SessionEvent::Ended(end)) = events.recv().await {
@@ -162,7 +202,7 @@ async fn a_shell_that_exits_ends_the_session_normally() {
     .await
     .expect("ends");
     // Interactive shells carry no exit status (spec §9): the service just closes the channel.
-    assert_eq!(end, SessionEnd::Closed(String::new()));
+    assert_eq!(end, SessionEnd::Closed { reason: None });
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,7 +258,7 @@ async fn the_end(events: &mut Receiver<SessionEvent>, limit: Duration) -> Sessio
 fn keep_typing(writer: session::SessionWriter) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if !writer.send(b"echo tick\r".to_vec()).await {
+            if writer.send(b"echo tick\r".to_vec()).await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -273,7 +313,8 @@ async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect()
     for n in 1..=20 {
         writer
             .send(format!("echo line $(({n}*1000))\r").into_bytes())
-            .await;
+            .await
+            .expect("the session takes input");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut seen = Vec::new();
@@ -348,14 +389,19 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
     access
         .client
         .terminate_session()
-        .session_id(&id)
+        .session_id(id.as_str())
         .send()
         .await
         .expect("TerminateSession");
     let started = std::time::Instant::now();
     let end = the_end(&mut events, Duration::from_secs(30)).await;
     match end {
-        SessionEnd::Failed(reason) => assert!(reason.contains("cannot be resumed"), "{reason}"),
+        SessionEnd::Failed(failure @ SessionFailure::ResumeRefused { .. }) => {
+            assert!(
+                failure.to_string().contains("cannot be resumed"),
+                "{failure}"
+            );
+        }
         other => panic!("expected a failure with a reason, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -411,7 +457,7 @@ async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
     let end = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match events.recv().await {
-                Some(SessionEvent::Reconnecting { .. }) => {
+                Some(SessionEvent::Reconnecting(_)) => {
                     down_at.get_or_insert_with(std::time::Instant::now);
                 }
                 Some(SessionEvent::Ended(end)) => return end,
@@ -425,10 +471,12 @@ async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
     typing.abort();
     let down_at = down_at.expect("the stall was noticed and a reconnect tried");
     match end {
-        SessionEnd::Failed(reason) => {
+        SessionEnd::Failed(failure @ SessionFailure::NotResumed { seconds: 3, .. }) => {
             assert!(
-                reason.contains("could not be resumed within 3 s"),
-                "{reason}"
+                failure
+                    .to_string()
+                    .contains("could not be resumed within 3 s"),
+                "{failure}"
             );
         }
         other => panic!("expected a failure with a reason, got {other:?}"),
@@ -472,7 +520,7 @@ async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
     let typing = tokio::spawn(async move {
         let line = format!(": {}\r", "x".repeat(96)).into_bytes();
         for _ in 0..20_000 {
-            if !typist.send(line.clone()).await {
+            if typist.send(line.clone()).await.is_err() {
                 return;
             }
         }
@@ -650,7 +698,7 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
     access
         .client
         .terminate_session()
-        .session_id(&id)
+        .session_id(id.as_str())
         .send()
         .await
         .expect("TerminateSession");
@@ -682,10 +730,14 @@ async fn a_refused_first_upgrade_fails_at_once_with_the_reason_and_ends_the_sess
     let (mut events, _writer, id) = shell.split();
     let end = the_end(&mut events, Duration::from_secs(20)).await;
     match end {
-        SessionEnd::Failed(reason) => assert!(
-            reason.contains("refused the data channel (HTTP 403)") && reason.contains("signature"),
-            "{reason}"
-        ),
+        SessionEnd::Failed(failure @ SessionFailure::ChannelRefused { status: 403, .. }) => {
+            let reason = failure.to_string();
+            assert!(
+                reason.contains("refused the data channel (HTTP 403)")
+                    && reason.contains("signature"),
+                "{reason}"
+            );
+        }
         other => panic!("expected a failure with the reason, got {other:?}"),
     }
     assert_eq!(

@@ -92,14 +92,17 @@ async fn a_shell(
     output_until(&mut events, "sandbox$ ").await;
     let folder = sandbox.session_home(&id);
     // Something for the removal to get past: a file, and the history bash writes on its way out.
-    writer.send(b"touch made-here; pwd\r".to_vec()).await;
+    writer
+        .send(b"touch made-here; pwd\r".to_vec())
+        .await
+        .expect("the session takes input");
     output_until(&mut events, &folder.display().to_string()).await;
     assert!(
         folder.join("made-here").exists(),
         "the shell works in its folder"
     );
     assert!(!processes_in(&folder).is_empty(), "the shell runs in it");
-    (events, writer, id, folder)
+    (events, writer, id.to_string(), folder)
 }
 
 /// Start a command that runs until it is stopped; its folder, once the command is in it.
@@ -127,7 +130,7 @@ async fn a_long_command(
     let folder = sandbox.session_home(&id);
     assert!(folder.join("made-here").exists());
     assert!(!processes_in(&folder).is_empty(), "sleep runs in it");
-    (events, writer, id, folder)
+    (events, writer, id.to_string(), folder)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,10 +138,13 @@ async fn a_shell_or_command_that_exits_leaves_no_folder() {
     let homes = TempDir::new("homes-exit");
     let sandbox = sandbox_in(&homes, None).await;
     let (mut events, writer, _, folder) = a_shell(&sandbox).await;
-    writer.send(b"exit\r".to_vec()).await;
+    writer
+        .send(b"exit\r".to_vec())
+        .await
+        .expect("the session takes input");
     assert_eq!(
         the_end(&mut events).await,
-        SessionEnd::Closed(String::new())
+        SessionEnd::Closed { reason: None }
     );
     gone(&folder, Duration::from_secs(10)).await;
 
@@ -175,7 +181,8 @@ async fn terminate_session_ends_the_processes_and_removes_the_folders() {
     // inherit that), in the background and in the foreground.
     shell_writer
         .send(b"trap '' HUP; sleep 600 & echo hangups-ignored; sleep 600\r".to_vec())
-        .await;
+        .await
+        .expect("the session takes input");
     output_until(&mut shell_events, "hangups-ignored\r\n").await;
     tokio::time::timeout(Duration::from_secs(10), async {
         while processes_in(&shell_folder).len() < 3 {
@@ -278,7 +285,9 @@ async fn stopping_the_sandbox_ends_every_session_and_removes_their_folders() {
     for events in [&mut shell_events, &mut command_events] {
         assert_eq!(
             the_end(events).await,
-            SessionEnd::Closed("The sandbox stopped.".into())
+            SessionEnd::Closed {
+                reason: Some("The sandbox stopped.".into())
+            }
         );
     }
 }

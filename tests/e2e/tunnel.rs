@@ -455,3 +455,146 @@ async fn soak_a_tunnel_idle_for_an_hour_carries_the_next_connection() {
     assert_eq!(sent, received, "the connection after {idle:?} idle");
     tunnel.close().await;
 }
+
+/// The next tunnel event, within a few seconds.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<tunnel::TunnelEvent>,
+) -> tunnel::TunnelEvent {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the tunnel is alive")
+}
+
+/// What a front end's live list is told: connections opened and closed by number, a session
+/// that ended replaced, a remote port nobody listens on, the close.
+async fn tunnel_events(target: &str, mode: PortMode) {
+    use tunnel::TunnelEvent;
+
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let port = echo_server().await;
+    let tunnel = tunnel::open(&access, spec(target, port, 1), loopback_options())
+        .await
+        .expect("tunnel");
+    assert_eq!(tunnel.modes(), [mode]);
+    let mut events = tunnel.subscribe();
+    for i in 1..=2u64 {
+        let (sent, received) = echo_through(tunnel.local_addr(), 64 * 1024, i as u8).await;
+        assert_eq!(sent, received);
+        assert_eq!(
+            next_event(&mut events).await,
+            TunnelEvent::ConnectionOpened { connection: i }
+        );
+        assert_eq!(
+            next_event(&mut events).await,
+            TunnelEvent::ConnectionClosed { connection: i }
+        );
+    }
+    // The service ends the session (an administrator, the idle timeout): the tunnel says so,
+    // starts another, and the next connection goes through it.
+    let active = access
+        .client
+        .describe_sessions()
+        .state(aws_sdk_ssm::types::SessionState::Active)
+        .send()
+        .await
+        .expect("DescribeSessions");
+    let session = active
+        .sessions()
+        .iter()
+        .find(|s| s.target() == Some(target))
+        .and_then(|s| s.session_id())
+        .expect("the tunnel's session is active")
+        .to_owned();
+    access
+        .client
+        .terminate_session()
+        .session_id(&session)
+        .send()
+        .await
+        .expect("TerminateSession");
+    assert!(
+        matches!(
+            next_event(&mut events).await,
+            TunnelEvent::SessionEnded { .. }
+        ),
+        "the end is told"
+    );
+    assert_eq!(next_event(&mut events).await, TunnelEvent::SessionReplaced);
+    let (sent, received) = echo_through(tunnel.local_addr(), 64 * 1024, 9).await;
+    assert_eq!(sent, received);
+    assert_eq!(
+        next_event(&mut events).await,
+        TunnelEvent::ConnectionOpened { connection: 3 }
+    );
+    assert_eq!(
+        next_event(&mut events).await,
+        TunnelEvent::ConnectionClosed { connection: 3 }
+    );
+    tunnel.close().await;
+    assert_eq!(
+        next_event(&mut events).await,
+        TunnelEvent::Closed { unconfirmed: 0 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tunnel_tells_what_happens_in_it() {
+    tunnel_events(
+        &postern_e2e::instance("payments"),
+        PortMode::Mux { keepalive: false },
+    )
+    .await;
+    tunnel_events(&instance_with_agent("3.0.100.0"), PortMode::Basic).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_port_nobody_listens_on_is_told_and_pools_are_bounded() {
+    use tunnel::TunnelEvent;
+
+    let sandbox = sandbox().await;
+    let access = ssm_access(
+        &sandbox,
+        role_credentials(&sandbox, DEVELOPER, "demo").await,
+    );
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let target = postern_e2e::instance("payments");
+    let tunnel = tunnel::open(&access, spec(&target, closed_port, 1), loopback_options())
+        .await
+        .expect("tunnel");
+    let mut events = tunnel.subscribe();
+    let mut socket = TcpStream::connect(tunnel.local_addr())
+        .await
+        .expect("connect");
+    socket.write_all(b"hello?").await.expect("write");
+    let mut seen = Vec::new();
+    while !seen.contains(&TunnelEvent::RemotePortUnreachable {
+        port: closed_port,
+        host: None,
+    }) {
+        seen.push(next_event(&mut events).await);
+    }
+    assert_eq!(seen[0], TunnelEvent::ConnectionOpened { connection: 1 });
+    tunnel.close().await;
+
+    for pool in [0, tunnel::MAX_POOL + 1] {
+        let refused = tunnel::open(
+            &access,
+            spec(&target, closed_port, pool),
+            loopback_options(),
+        )
+        .await
+        .expect_err("out of bounds");
+        assert!(
+            matches!(refused, tunnel::TunnelError::Pool(n) if n == pool),
+            "{refused}"
+        );
+    }
+}

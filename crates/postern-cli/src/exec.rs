@@ -16,7 +16,7 @@ pub(crate) async fn credential_process(
         "SecretAccessKey": c.secret_access_key.expose(),
     });
     if let Some(token) = &c.session_token {
-        out["SessionToken"] = token.expose().into();
+        out["SessionToken"] = token.expose_str().into();
     }
     if let Some(expires) = c.expires {
         out["Expiration"] = format_time(expires).into();

@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 use postern_core::aws::AwsAccess;
 use postern_core::credentials::{Resolver, Selection};
 use postern_core::inventory;
+use postern_core::remedy::Remedy;
 use postern_core::session::SessionError;
 use postern_core::tunnel::TunnelError;
 
@@ -385,7 +386,8 @@ fn init_logging() {
 }
 
 /// An error and its causes in one line, each cause once: a cause whose words are already in
-/// the line (an error that quotes its source) is not repeated.
+/// the line (an error that quotes its source) is not repeated. Core's errors say what to do in
+/// words; the command that does it here follows, in parentheses.
 fn report(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
@@ -398,7 +400,51 @@ fn report(error: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
+    if let Some(hint) = error.chain().find_map(remedy_of).as_ref().and_then(hint) {
+        line.push_str(&format!(" ({hint})"));
+    }
     line
+}
+
+/// The remedy core gives for `cause`, if it is one of core's errors.
+fn remedy_of(cause: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
+    use postern_core::remedy::Remediable;
+    fn of<E: Remediable + 'static>(cause: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
+        cause.downcast_ref::<E>().map(Remediable::remedy)
+    }
+    of::<postern_core::credentials::CredentialError>(cause)
+        .or_else(|| of::<postern_core::aws::AccessError>(cause))
+        .or_else(|| of::<postern_core::profile::ProfileError>(cause))
+        .or_else(|| of::<postern_core::keychain::KeychainError>(cause))
+        .or_else(|| of::<postern_core::mfa::PromptError>(cause))
+        .or_else(|| of::<postern_core::session::SessionError>(cause))
+        .or_else(|| of::<postern_core::session::SessionFailure>(cause))
+        .or_else(|| of::<postern_core::tunnel::TunnelError>(cause))
+        .or_else(|| of::<postern_core::inventory::ResolveError>(cause))
+        .or_else(|| of::<postern_core::LoadError>(cause))
+}
+
+/// The command-line way to do what a remedy says.
+fn hint(remedy: &Remedy) -> Option<String> {
+    Some(match remedy {
+        Remedy::SignIn { profile } => format!("run `postern login --profile {profile}`"),
+        Remedy::SignInAgain => "run `postern logout`, then sign in again".into(),
+        Remedy::StoreKeys { profile } => format!(
+            "store them with `postern keys add {profile}` or `postern keys import {profile}`"
+        ),
+        Remedy::ReplaceKeys => "store new ones with `postern keys add PROFILE`".into(),
+        Remedy::ChooseProfile => {
+            "pass --profile or set AWS_PROFILE; `postern profiles` lists them".into()
+        }
+        Remedy::ChooseRegion => "pass --region".into(),
+        Remedy::UseRegion { region } => format!("pass --region {region}"),
+        Remedy::ListInstances => "`postern ls` lists the instances you can reach".into(),
+        Remedy::RemoveKeychainEntry { entry } => match entry.strip_prefix("keys/") {
+            Some(profile) => format!("`postern keys remove {profile}` removes it"),
+            None => "`postern logout` removes Postern's cached sessions".into(),
+        },
+        _ => return None,
+    })
 }
 
 fn main() -> ExitCode {
@@ -434,6 +480,8 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::report;
+    use postern_core::credentials::CredentialError;
+    use postern_core::mfa::PromptError;
 
     #[test]
     fn each_cause_is_reported_once() {
@@ -449,5 +497,31 @@ mod tests {
         );
         let wrapped = anyhow::anyhow!("disk full").context("cannot save the state");
         assert_eq!(report(&wrapped), "cannot save the state: disk full");
+    }
+
+    #[test]
+    fn core_says_what_to_do_and_the_cli_says_how_here() {
+        let prompt = anyhow::Error::new(CredentialError::Prompt(PromptError::NoOneToAsk {
+            serial: "arn:aws:iam::111111111111:mfa/demo".into(),
+            profile: "developer".into(),
+        }))
+        .context("cannot sign in");
+        let line = report(&prompt);
+        assert!(
+            line.ends_with(
+                "sign in to profile developer first (run `postern login --profile developer`)"
+            ),
+            "{line}"
+        );
+        let keys = anyhow::Error::new(CredentialError::NoCredentials {
+            profile: "demo".into(),
+        });
+        assert!(
+            report(&keys).contains("(store them with `postern keys add demo`"),
+            "{}",
+            report(&keys)
+        );
+        // Errors that are not core's get no hint.
+        assert_eq!(report(&anyhow::anyhow!("plain")), "plain");
     }
 }

@@ -4,7 +4,8 @@ use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use postern_core::session::{
-    self, SessionEnd, SessionEvent, SessionOptions, SessionRequest, SessionWriter, SsmAccess,
+    self, SessionEnd, SessionEvent, SessionFailure, SessionId, SessionOptions, SessionRequest,
+    SessionWriter, SsmAccess,
 };
 use tokio::io::AsyncReadExt as _;
 
@@ -54,7 +55,7 @@ fn forward_stdin(
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     last = buf[..n].last().copied();
-                    if !input.send(buf[..n].to_vec()).await {
+                    if input.send(buf[..n].to_vec()).await.is_err() {
                         return;
                     }
                 }
@@ -62,9 +63,9 @@ fn forward_stdin(
         }
         if !interactive {
             if last.is_some_and(|b| b != b'\n' && b != b'\r') {
-                input.send(b"\n".to_vec()).await;
+                let _ = input.send(b"\n".to_vec()).await;
             }
-            input.send(end.to_vec()).await;
+            let _ = input.send(end.to_vec()).await;
         }
         let _ = eof_tx.send(true);
     });
@@ -112,7 +113,11 @@ pub(crate) async fn shell(
                     && last != Some((cols, rows))
                 {
                     last = Some((cols, rows));
-                    if !sizes.resize(u32::from(cols), u32::from(rows)).await {
+                    if sizes
+                        .resize(u32::from(cols), u32::from(rows))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -149,11 +154,11 @@ pub(crate) async fn shell(
                     }
                 }
                 Some(SessionEvent::Message(text)) => eprint!("{text}\r\n"),
-                Some(SessionEvent::Reconnecting { reason }) => eprint!("\r\n[postern: connection lost ({reason}); resuming session {id}]\r\n"),
+                Some(SessionEvent::Reconnecting(reason)) => eprint!("\r\n[postern: connection lost ({reason}); resuming session {id}]\r\n"),
                 Some(SessionEvent::Reconnected) => eprint!("[postern: session {id} resumed]\r\n"),
                 Some(SessionEvent::Ended(end)) => break Some(end),
                 Some(_) => {}
-                None => break Some(SessionEnd::Failed("the session driver stopped".into())),
+                None => break Some(SessionEnd::Failed(SessionFailure::DriverStopped)),
             },
             changed = eof_rx.changed(), if quiet_deadline.is_none() && !interactive => {
                 if changed.is_ok() && *eof_rx.borrow() {
@@ -179,11 +184,13 @@ pub(crate) async fn shell(
         return Ok(signal.exit_code());
     }
     match end {
-        Some(SessionEnd::Closed(reason)) if !reason.is_empty() => {
+        Some(SessionEnd::Closed {
+            reason: Some(reason),
+        }) => {
             say(&format!("\r\nSession {id} ended: {reason}"));
             Ok(0)
         }
-        Some(SessionEnd::Closed(_) | SessionEnd::ClosedByUser) => {
+        Some(SessionEnd::Closed { reason: None } | SessionEnd::ClosedByUser) => {
             if interactive {
                 say(&format!("\r\nExiting session with sessionId: {id}."));
             }
@@ -237,10 +244,10 @@ impl NoSignal {
 }
 
 /// The summary after a signal: whether the session is known to be over on the service.
-pub(crate) fn say_stopped(id: &str, signal: Interrupt, end: Option<&SessionEnd>) {
+pub(crate) fn say_stopped(id: &SessionId, signal: Interrupt, end: Option<&SessionEnd>) {
     let outcome = match end {
         Some(SessionEnd::ClosedByUser) => "terminated",
-        Some(SessionEnd::Closed(_)) => "ended",
+        Some(SessionEnd::Closed { .. }) => "ended",
         Some(SessionEnd::Failed(_)) | None => {
             "could not be confirmed terminated (AWS ends it after the account's idle timeout)"
         }
@@ -369,10 +376,10 @@ pub(crate) async fn run(
                     let _ = stderr.flush();
                 }
                 Some(SessionEvent::ExitCode(code)) => exit = Some(code),
-                Some(SessionEvent::Reconnecting { reason }) => say(&format!("[postern: connection lost ({reason}); resuming]")),
+                Some(SessionEvent::Reconnecting(reason)) => say(&format!("[postern: connection lost ({reason}); resuming]")),
                 Some(SessionEvent::Ended(end)) => break end,
                 Some(_) => {}
-                None => break SessionEnd::Failed("the session driver stopped".into()),
+                None => break SessionEnd::Failed(SessionFailure::DriverStopped),
             },
             read = more_input => match read {
                 Some(n) if n > 0 => {

@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use postern_core::inventory;
 use postern_core::session::{
-    self, SessionEnd, SessionEvent, SessionOptions, SessionRequest, SsmAccess,
+    self, SessionEnd, SessionEvent, SessionFailure, SessionOptions, SessionRequest, SsmAccess,
 };
 use tokio::io::AsyncReadExt as _;
 
@@ -41,7 +41,7 @@ pub(crate) async fn proxy(
             match stdin.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if !input.send(buf[..n].to_vec()).await {
+                    if input.send(buf[..n].to_vec()).await.is_err() {
                         return;
                     }
                 }
@@ -61,7 +61,7 @@ pub(crate) async fn proxy(
                 }
                 Some(SessionEvent::Ended(end)) => break Some(end),
                 Some(_) => {}
-                None => break Some(SessionEnd::Failed("the session driver stopped".into())),
+                None => break Some(SessionEnd::Failed(SessionFailure::DriverStopped)),
             },
             // ssh closed its end: the connection is over.
             _ = &mut eof_rx => break session::close_and_wait(&writer, &mut events).await,

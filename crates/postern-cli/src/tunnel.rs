@@ -30,8 +30,9 @@ pub(crate) fn parse_ports(text: &str) -> anyhow::Result<(u16, u16)> {
 pub(crate) fn check(ports: &str, pool: usize) -> anyhow::Result<()> {
     parse_ports(ports)?;
     anyhow::ensure!(
-        (1..=32).contains(&pool),
-        "--pool must be from 1 to 32 (got {pool})"
+        (1..=postern_core::tunnel::MAX_POOL).contains(&pool),
+        "--pool must be from 1 to {} (got {pool})",
+        postern_core::tunnel::MAX_POOL
     );
     Ok(())
 }

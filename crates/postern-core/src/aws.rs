@@ -27,7 +27,7 @@ pub enum AccessError {
     #[error(transparent)]
     Credentials(#[from] CredentialError),
     /// No region anywhere.
-    #[error("no AWS region: pass --region, set AWS_REGION, or add `region = …` to the profile")]
+    #[error("no AWS region: choose one, set AWS_REGION, or add `region = …` to the profile")]
     NoRegion,
 }
 

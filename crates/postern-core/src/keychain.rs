@@ -37,36 +37,7 @@ use zeroize::Zeroize;
 
 use crate::paths::{Paths, write_atomically};
 
-/// A secret string: never printed by `Debug`, never serialized (the keychain has its own
-/// encoder, [`Keychain`]'s records; reading one in, from a credential_process's answer, is
-/// allowed), wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+pub use crate::sensitive::Secret;
 
 /// Long-lived IAM user keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +110,7 @@ impl KeysRecord {
     fn into_keys(mut self) -> AccessKeys {
         AccessKeys {
             access_key_id: std::mem::take(&mut self.access_key_id),
-            secret_access_key: Secret(std::mem::take(&mut self.secret_access_key)),
+            secret_access_key: Secret::take(&mut self.secret_access_key),
         }
     }
 }
@@ -159,8 +130,8 @@ impl SessionRecord {
     fn into_session(mut self) -> SessionCredentials {
         SessionCredentials {
             access_key_id: std::mem::take(&mut self.access_key_id),
-            secret_access_key: Secret(std::mem::take(&mut self.secret_access_key)),
-            session_token: Secret(std::mem::take(&mut self.session_token)),
+            secret_access_key: Secret::take(&mut self.secret_access_key),
+            session_token: Secret::take(&mut self.session_token),
             expires: self.expires,
             arn: self.arn.take(),
             identity: self.identity.take(),
@@ -198,7 +169,7 @@ pub enum KeychainError {
     },
     /// An entry holds something Postern did not write.
     #[error(
-        "keychain entry {entry} of {service} is not in Postern's format: remove it with `postern keys remove PROFILE` (for keys/PROFILE) or your keychain app"
+        "keychain entry {entry} of {service} is not in Postern's format: remove it (Postern removes keys/PROFILE when the profile's keys are removed) or remove it with your keychain app"
     )]
     Corrupt {
         /// The entry.
@@ -259,7 +230,7 @@ fn map_error(name: &str, error: keyring::Error) -> KeychainError {
 impl SecretStore for OsStore {
     fn get(&self, name: &str) -> Result<Option<Secret>, KeychainError> {
         match self.entry(name)?.get_password() {
-            Ok(secret) => Ok(Some(Secret(secret))),
+            Ok(secret) => Ok(Some(Secret::new(secret))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(map_error(name, e)),
         }
@@ -377,12 +348,13 @@ impl Keychain {
     }
 
     fn write<T: Serialize>(&self, name: &str, record: &T) -> Result<(), KeychainError> {
-        let json = Secret(
-            serde_json::to_string(record).map_err(|e| KeychainError::Failed {
-                entry: name.to_owned(),
-                detail: e.to_string(),
-            })?,
-        );
+        let json =
+            Secret::new(
+                serde_json::to_string(record).map_err(|e| KeychainError::Failed {
+                    entry: name.to_owned(),
+                    detail: e.to_string(),
+                })?,
+            );
         self.store.set(name, &json)?;
         self.change_index(|index| index.entries.insert(name.to_owned()))
     }

@@ -34,6 +34,7 @@ pub mod postern;
 pub mod profile;
 pub mod reach;
 pub mod remedy;
+pub mod sensitive;
 pub mod session;
 pub mod settings;
 pub mod tunnel;

@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use crate::aws::AccessError;
 use crate::credentials::CredentialError;
+use crate::inventory::ResolveError;
 use crate::keychain::KeychainError;
 use crate::mfa::PromptError;
 use crate::paths::PathsError;
 use crate::postern::LoadError;
 use crate::profile::ProfileError;
-use crate::session::SessionError;
+use crate::session::{LinkLost, SessionEnd, SessionError, SessionFailure};
 use crate::settings::SettingsError;
 use crate::tunnel::TunnelError;
 
@@ -57,6 +58,8 @@ pub enum Code {
     NoRegion,
     /// Something the user gave is not valid (an id, a port, a document).
     BadInput,
+    /// The session needs something Postern does not do (yet).
+    Unsupported,
     /// Any other answer of AWS.
     Aws,
     /// Postern failed inside.
@@ -119,6 +122,13 @@ pub enum Remedy {
     CheckNetwork,
     /// Try again later.
     TryAgain,
+    /// Look at the instance list (a name or address matched nothing).
+    ListInstances,
+    /// Remove a keychain entry Postern did not write.
+    RemoveKeychainEntry {
+        /// The entry.
+        entry: String,
+    },
 }
 
 /// An error a front end can act on.
@@ -184,7 +194,10 @@ impl Remediable for KeychainError {
     fn remedy(&self) -> Remedy {
         match self {
             Self::Unavailable { .. } | Self::Failed { .. } => Remedy::UnlockKeychain,
-            _ => Remedy::None,
+            Self::Corrupt { entry, .. } => Remedy::RemoveKeychainEntry {
+                entry: entry.clone(),
+            },
+            Self::Index(_) => Remedy::None,
         }
     }
 }
@@ -329,10 +342,78 @@ impl Remediable for SessionError {
     }
 }
 
+impl Remediable for SessionFailure {
+    fn code(&self) -> Code {
+        match self {
+            Self::NotResumed { .. } | Self::SilentAfterResume { .. } => Code::Network,
+            Self::Unacknowledged { .. } => Code::Network,
+            Self::ResumeRefused { .. } | Self::ChannelRefused { .. } => Code::SessionRefused,
+            Self::KmsEncryptionRequired | Self::Unsupported { .. } => Code::Unsupported,
+            Self::NotConfirmed { .. } => Code::Aws,
+            Self::DriverStopped => Code::Internal,
+        }
+    }
+
+    fn remedy(&self) -> Remedy {
+        match self {
+            Self::NotResumed { .. } | Self::SilentAfterResume { .. } => Remedy::CheckNetwork,
+            Self::Unacknowledged { .. } => Remedy::CheckNetwork,
+            Self::ChannelRefused { status: 403, .. } => Remedy::CheckClock,
+            Self::ResumeRefused { .. } | Self::ChannelRefused { .. } => Remedy::TryAgain,
+            _ => Remedy::None,
+        }
+    }
+}
+
+impl Remediable for LinkLost {
+    fn code(&self) -> Code {
+        Code::Network
+    }
+
+    fn remedy(&self) -> Remedy {
+        Remedy::None
+    }
+}
+
+/// How a session ended, for a front end: `None` when it ended well (closed by the user or on
+/// the instance), else the problem.
+pub fn end_report(end: &SessionEnd) -> Option<Report> {
+    match end {
+        SessionEnd::Failed(failure) => Some(Report::of(failure)),
+        SessionEnd::Closed {
+            reason: Some(reason),
+        } => Some(Report {
+            code: Code::Aws,
+            message: format!("Session Manager closed the session: {reason}"),
+            remedy: Remedy::None,
+        }),
+        SessionEnd::Closed { reason: None } | SessionEnd::ClosedByUser => None,
+    }
+}
+
+impl Remediable for ResolveError {
+    fn code(&self) -> Code {
+        match self {
+            Self::NotFound { .. } => Code::NoSuchInstance,
+            Self::NotRunning { .. } => Code::TargetNotConnected,
+            Self::Ambiguous { .. } => Code::BadInput,
+            Self::Listing(e) => e.code(),
+        }
+    }
+
+    fn remedy(&self) -> Remedy {
+        match self {
+            Self::NotFound { .. } | Self::Ambiguous { .. } => Remedy::ListInstances,
+            Self::NotRunning { .. } => Remedy::None,
+            Self::Listing(e) => e.remedy(),
+        }
+    }
+}
+
 impl Remediable for TunnelError {
     fn code(&self) -> Code {
         match self {
-            Self::NotLoopback(_) | Self::Bind { .. } => Code::BadInput,
+            Self::NotLoopback(_) | Self::Bind { .. } | Self::Pool(_) => Code::BadInput,
             Self::Session(e) => e.code(),
         }
     }

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use postern_ssm::smux::{self, SmuxEvent};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::session::{
     self, Flag, PortMode, SessionEnd, SessionError, SessionEvent, SessionKind, SessionOptions,
@@ -40,6 +41,52 @@ pub struct TunnelSpec {
     pub pool: usize,
 }
 
+/// The most sessions one tunnel may carry its connections over.
+pub const MAX_POOL: usize = 32;
+
+/// What happens in a tunnel, for a front end's live list (the counters of [`TunnelStats`] are
+/// the totals; these say when). A receiver that falls behind loses the oldest events, never
+/// the tunnel's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TunnelEvent {
+    /// A local client connected; connections are numbered from 1 in each tunnel.
+    ConnectionOpened {
+        /// Its number.
+        connection: u64,
+    },
+    /// A connection closed (either side).
+    ConnectionClosed {
+        /// Its number.
+        connection: u64,
+    },
+    /// A session of the pool ended (its connections with it); another is started.
+    SessionEnded {
+        /// How it ended.
+        end: SessionEnd,
+    },
+    /// A session replaced one that ended.
+    SessionReplaced,
+    /// A replacement session could not be started; Postern tries again every few seconds.
+    RestartFailed {
+        /// Why, in a sentence.
+        message: String,
+    },
+    /// The agent could not connect to the remote port (nothing listens there, or a security
+    /// group or the host's firewall refuses it).
+    RemotePortUnreachable {
+        /// The port.
+        port: u16,
+        /// The host it was reached through the instance, if not the instance itself.
+        host: Option<String>,
+    },
+    /// The tunnel was closed.
+    Closed {
+        /// How many sessions AWS did not confirm ended.
+        unconfirmed: usize,
+    },
+}
+
 /// Why a tunnel could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
@@ -57,6 +104,9 @@ pub enum TunnelError {
     /// A session could not be started.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The pool size is out of bounds.
+    #[error("a tunnel carries its connections over 1 to {MAX_POOL} sessions, not {0}")]
+    Pool(usize),
 }
 
 /// Live counters of a tunnel.
@@ -88,9 +138,15 @@ pub struct Tunnel {
     modes: Vec<PortMode>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    events: broadcast::Sender<TunnelEvent>,
 }
 
 impl Tunnel {
+    /// What happens in the tunnel from now on. The stream ends when the tunnel is gone.
+    pub fn subscribe(&self) -> broadcast::Receiver<TunnelEvent> {
+        self.events.subscribe()
+    }
+
     /// The address clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
@@ -111,7 +167,9 @@ impl Tunnel {
     /// sessions AWS did not confirm ended (they end after the account's idle timeout).
     pub async fn close(mut self) -> usize {
         let unfinished = stop_and_wait(&self.stop, std::mem::take(&mut self.tasks)).await;
-        self.stats.unconfirmed_closes.load(Ordering::Relaxed) + unfinished
+        let unconfirmed = self.stats.unconfirmed_closes.load(Ordering::Relaxed) + unfinished;
+        let _ = self.events.send(TunnelEvent::Closed { unconfirmed });
+        unconfirmed
     }
 }
 
@@ -138,8 +196,11 @@ async fn stop_and_wait(
     unfinished
 }
 
-/// A connection handed to a worker.
-type Handoff = TcpStream;
+/// A connection handed to a worker, with its number.
+struct Handoff {
+    socket: TcpStream,
+    connection: u64,
+}
 
 /// How busy each worker is: connections handed to it and not yet closed, for the least-busy
 /// choice.
@@ -158,6 +219,10 @@ pub async fn open(
     if !spec.local.ip().is_loopback() {
         return Err(TunnelError::NotLoopback(spec.local));
     }
+    if !(1..=MAX_POOL).contains(&spec.pool) {
+        return Err(TunnelError::Pool(spec.pool));
+    }
+    let (events, _) = broadcast::channel(256);
     let listener = TcpListener::bind(spec.local)
         .await
         .map_err(|source| TunnelError::Bind {
@@ -173,7 +238,7 @@ pub async fn open(
     let mut slots = Vec::new();
     let mut modes = Vec::new();
     let mut tasks = Vec::new();
-    for _ in 0..spec.pool.max(1) {
+    for _ in 0..spec.pool {
         let first = match start_session(access, &spec, &options, stopped.clone()).await {
             Ok(first) => first,
             Err(error) => {
@@ -198,6 +263,7 @@ pub async fn open(
             stats: stats.clone(),
             load,
             stop: stopped.clone(),
+            events: events.clone(),
         };
         tasks.push(tokio::spawn(worker.run(first, rx)));
     }
@@ -206,6 +272,7 @@ pub async fn open(
         slots,
         stats.clone(),
         stopped,
+        events.clone(),
     )));
     Ok(Tunnel {
         local,
@@ -213,6 +280,7 @@ pub async fn open(
         modes,
         stop,
         tasks,
+        events,
     })
 }
 
@@ -221,6 +289,7 @@ async fn accept(
     slots: Vec<WorkerSlot>,
     stats: Arc<TunnelStats>,
     mut stop: watch::Receiver<bool>,
+    events: broadcast::Sender<TunnelEvent>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -229,7 +298,8 @@ async fn accept(
         };
         let Ok((socket, _)) = accepted else { continue };
         let _ = socket.set_nodelay(true);
-        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let connection = stats.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = events.send(TunnelEvent::ConnectionOpened { connection });
         // The least busy session takes it; in basic mode an idle one if any (else it queues).
         // Its load counts the connection from now, so a burst of connections spreads over the
         // pool instead of all going to the session that was idle when the burst began.
@@ -238,8 +308,10 @@ async fn accept(
             .min_by_key(|s| (s.load.load(Ordering::Relaxed), s.basic));
         if let Some(slot) = chosen {
             slot.load.fetch_add(1, Ordering::Relaxed);
-            if slot.connections.send(socket).await.is_err() {
+            let handoff = Handoff { socket, connection };
+            if slot.connections.send(handoff).await.is_err() {
                 slot.load.fetch_sub(1, Ordering::Relaxed);
+                let _ = events.send(TunnelEvent::ConnectionClosed { connection });
             }
         }
     }
@@ -273,9 +345,9 @@ async fn start_session(
             while let Some(event) = events.recv().await {
                 match event {
                     SessionEvent::Started(SessionKind::Port { mode, .. }) => return Ok(mode),
-                    SessionEvent::Ended(SessionEnd::Failed(why) | SessionEnd::Closed(why)) => {
+                    SessionEvent::Ended(end) => {
                         return Err(SessionError::Network(format!(
-                            "the port session ended at once: {why}"
+                            "the port session ended at once: {end}"
                         )));
                     }
                     _ => {}
@@ -314,6 +386,7 @@ struct Worker {
     stats: Arc<TunnelStats>,
     load: Arc<AtomicUsize>,
     stop: watch::Receiver<bool>,
+    events: broadcast::Sender<TunnelEvent>,
 }
 
 /// Bytes from one local connection, to the worker.
@@ -335,10 +408,14 @@ impl Worker {
                     {
                         Ok(started) => {
                             self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+                            let _ = self.events.send(TunnelEvent::SessionReplaced);
                             started
                         }
                         Err(error) => {
                             tracing::warn!(%error, "could not restart a tunnel session; retrying");
+                            let _ = self.events.send(TunnelEvent::RestartFailed {
+                                message: error.to_string(),
+                            });
                             tokio::select! {
                                 () = tokio::time::sleep(Duration::from_secs(2)) => continue,
                                 _ = stop.changed() => return,
@@ -418,8 +495,8 @@ impl Worker {
                         return *self.stop.borrow();
                     }
                 },
-                socket = connections.recv() => {
-                    let Some(socket) = socket else {
+                handoff = connections.recv() => {
+                    let Some(Handoff { socket, connection }) = handoff else {
                         // The listener is gone: the tunnel is closing.
                         self.close(&writer, &mut events).await;
                         return true;
@@ -428,7 +505,13 @@ impl Worker {
                     self.stats.open.fetch_add(1, Ordering::Relaxed);
                     writers.insert(
                         stream,
-                        spawn_connection(socket, stream, local_tx.clone(), backlog.clone()),
+                        spawn_connection(
+                            socket,
+                            stream,
+                            local_tx.clone(),
+                            backlog.clone(),
+                            (self.events.clone(), connection),
+                        ),
                     );
                 }
                 local = local_rx.recv(), if room_for_local => match local {
@@ -457,11 +540,10 @@ impl Worker {
                             return false;
                         }
                     }
-                    Some(SessionEvent::Flag(Flag::ConnectToPortError)) => {
-                        tracing::warn!(port = self.spec.remote_port, "the agent could not connect to the remote port");
-                    }
+                    Some(SessionEvent::Flag(Flag::ConnectToPortError)) => self.unreachable(),
                     Some(SessionEvent::Ended(end)) => {
                         tracing::info!(?end, "tunnel session ended");
+                        self.session_ended(end);
                         self.drop_all(&mut writers);
                         return *self.stop.borrow();
                     }
@@ -508,6 +590,24 @@ impl Worker {
         }
     }
 
+    fn unreachable(&self) {
+        tracing::warn!(
+            port = self.spec.remote_port,
+            "the agent could not connect to the remote port"
+        );
+        let _ = self.events.send(TunnelEvent::RemotePortUnreachable {
+            port: self.spec.remote_port,
+            host: self.spec.host.clone(),
+        });
+    }
+
+    /// A session ended on its own (not by the tunnel closing).
+    fn session_ended(&self, end: SessionEnd) {
+        if !*self.stop.borrow() {
+            let _ = self.events.send(TunnelEvent::SessionEnded { end });
+        }
+    }
+
     fn drop_all(&self, writers: &mut HashMap<u32, ToLocal>) {
         let n = writers.len();
         writers.clear();
@@ -523,14 +623,14 @@ impl Worker {
         let mut stop = self.stop.clone();
         loop {
             // Idle: wait for a connection, or for the session to end.
-            let socket = loop {
+            let handoff = loop {
                 tokio::select! {
                     _ = stop.changed() => {
                         self.close(&writer, &mut events).await;
                         return true;
                     }
-                    socket = connections.recv() => match socket {
-                        Some(socket) => break socket,
+                    handoff = connections.recv() => match handoff {
+                        Some(handoff) => break handoff,
                         // The listener is gone: the tunnel is closing.
                         None => {
                             self.close(&writer, &mut events).await;
@@ -538,7 +638,12 @@ impl Worker {
                         }
                     },
                     event = events.recv() => match event {
-                        Some(SessionEvent::Ended(_)) | None => return *self.stop.borrow(),
+                        Some(SessionEvent::Ended(end)) => {
+                            self.session_ended(end);
+                            return *self.stop.borrow();
+                        }
+                        None => return *self.stop.borrow(),
+                        Some(SessionEvent::Flag(Flag::ConnectToPortError)) => self.unreachable(),
                         // Bytes for a connection that is gone are dropped.
                         Some(_) => {}
                     },
@@ -547,13 +652,20 @@ impl Worker {
             self.stats.open.fetch_add(1, Ordering::Relaxed);
             let (local_tx, mut local_rx) = mpsc::channel::<FromLocal>(64);
             let backlog = Arc::new(Backlog::new(self.stats.clone()));
-            let to_local = spawn_connection(socket, 0, local_tx, backlog.clone());
+            let Handoff { socket, connection } = handoff;
+            let to_local = spawn_connection(
+                socket,
+                0,
+                local_tx,
+                backlog.clone(),
+                (self.events.clone(), connection),
+            );
             let mut outgoing: VecDeque<Vec<u8>> = VecDeque::new();
             let mut local_done = false;
             let outcome = loop {
                 if local_done && outgoing.is_empty() {
                     // The local connection ended and its bytes are out: the agent drops its side.
-                    writer.flag(Flag::DisconnectToPort).await;
+                    let _ = writer.flag(Flag::DisconnectToPort).await;
                     break None;
                 }
                 let room_for_local = !local_done && outgoing.len() < MAX_QUEUED_CHUNKS;
@@ -580,7 +692,12 @@ impl Worker {
                             self.stats.bytes_down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                             to_local.send(bytes);
                         }
-                        Some(SessionEvent::Ended(_)) | None => break Some(*self.stop.borrow()),
+                        Some(SessionEvent::Flag(Flag::ConnectToPortError)) => self.unreachable(),
+                        Some(SessionEvent::Ended(end)) => {
+                            self.session_ended(end);
+                            break Some(*self.stop.borrow());
+                        }
+                        None => break Some(*self.stop.borrow()),
                         Some(_) => {}
                     },
                 }
@@ -657,6 +774,17 @@ impl Backlog {
 struct ToLocal {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     backlog: Arc<Backlog>,
+    /// Told when the connection is done with (this is dropped).
+    closed: (broadcast::Sender<TunnelEvent>, u64),
+}
+
+impl Drop for ToLocal {
+    fn drop(&mut self) {
+        let (events, connection) = &self.closed;
+        let _ = events.send(TunnelEvent::ConnectionClosed {
+            connection: *connection,
+        });
+    }
 }
 
 impl ToLocal {
@@ -678,6 +806,7 @@ fn spawn_connection(
     stream: u32,
     to_worker: mpsc::Sender<FromLocal>,
     backlog: Arc<Backlog>,
+    closed: (broadcast::Sender<TunnelEvent>, u64),
 ) -> ToLocal {
     let (mut reader, mut writer) = socket.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -718,5 +847,9 @@ fn spawn_connection(
         }
         let _ = to_worker.send(FromLocal::Closed(stream)).await;
     });
-    ToLocal { tx, backlog }
+    ToLocal {
+        tx,
+        backlog,
+        closed,
+    }
 }

@@ -120,7 +120,7 @@ pub enum CredentialError {
     Profile(#[from] ProfileError),
     /// Nothing to start from.
     #[error(
-        "profile {profile} has no credentials: store its keys with `postern keys add {profile}` (or `postern keys import {profile}`), or give it a source_profile or credential_process"
+        "profile {profile} has no credentials: store its keys in the keychain, or give it a source_profile or credential_process"
     )]
     NoCredentials {
         /// The profile.
@@ -136,7 +136,7 @@ pub enum CredentialError {
     },
     /// A key id without its secret.
     #[error(
-        "profile {profile} has aws_access_key_id but no aws_secret_access_key ({place}): add the secret there, or store both in the keychain with `postern keys add {profile}`"
+        "profile {profile} has aws_access_key_id but no aws_secret_access_key ({place}): add the secret there, or store both in the keychain"
     )]
     IncompleteKeys {
         /// The profile.
@@ -148,9 +148,7 @@ pub enum CredentialError {
     #[error("Postern failed inside: {0}")]
     Internal(String),
     /// No profile chosen and none to fall back on.
-    #[error(
-        "no AWS credentials: pass --profile, set AWS_PROFILE, or add a [default] profile (`postern profiles` lists what there is)"
-    )]
+    #[error("no AWS credentials: choose a profile, set AWS_PROFILE, or add a [default] profile")]
     NothingConfigured,
     /// A kind of profile Postern cannot use yet.
     #[error("profile {profile} uses {what}, which Postern cannot sign in with yet: {remedy}")]
@@ -196,7 +194,7 @@ pub enum CredentialError {
     /// AWS refused a session Postern had cached (expired by AWS's clock, revoked). The resolver
     /// replaces it once; this is what is left when the replacement was refused too.
     #[error(
-        "AWS refused a session Postern made and the one that replaced it ({message}): check this machine's clock, or run `postern logout` and sign in again"
+        "AWS refused a session Postern made and the one that replaced it ({message}): check this machine's clock, or forget Postern's sessions and sign in again"
     )]
     SessionRefused {
         /// The key id of the refused session (not shown).
@@ -205,9 +203,7 @@ pub enum CredentialError {
         message: String,
     },
     /// AWS does not know the keys.
-    #[error(
-        "AWS does not accept these keys ({message}): check them, or store new ones with `postern keys add`"
-    )]
+    #[error("AWS does not accept these keys ({message}): check them, or store new ones")]
     BadKeys {
         /// AWS's message.
         message: String,
@@ -1032,7 +1028,7 @@ impl Resolver {
             .with_code(serial, requested, owner, |code| {
                 let user_arn = user_arn.clone();
                 async move {
-                    sts.session_token(keys, serial, &code, seconds, user_arn)
+                    sts.session_token(keys, serial, code.expose(), seconds, user_arn)
                         .await
                 }
             })
@@ -1052,7 +1048,7 @@ impl Resolver {
         call: F,
     ) -> Result<SessionCredentials, CodeFailure>
     where
-        F: Fn(String) -> Fut,
+        F: Fn(MfaCode) -> Fut,
         Fut: std::future::Future<Output = Result<SessionCredentials, StsFailure>>,
     {
         let mut request = MfaRequest {
@@ -1068,8 +1064,10 @@ impl Resolver {
             if asked > MFA_ATTEMPTS * 3 {
                 return Err(CodeFailure::Rejected(serial.to_owned()));
             }
-            let typed = self.prompt.ask(&request).await?;
-            let code = match MfaCode::parse(&typed) {
+            // Wiped as soon as it is checked; the code itself travels as an MfaCode (wiped when
+            // dropped) to the STS call, where the SDK copies it into its request.
+            let typed = crate::sensitive::Secret::new(self.prompt.ask(&request).await?);
+            let code = match MfaCode::parse(typed.expose_str()) {
                 Ok(code) => code,
                 Err(_) => {
                     request.retry = Some(Retry::Malformed);
@@ -1082,7 +1080,7 @@ impl Resolver {
                 continue;
             }
             self.device(serial, |d| d.last_code = Some(code.clone()));
-            match call(code.expose().to_owned()).await {
+            match call(code).await {
                 Ok(session) => return Ok(session),
                 Err(failure) if failure.is_mfa_rejection() => {
                     rejected += 1;
@@ -1299,7 +1297,7 @@ impl Resolver {
                     let request = &request;
                     self.with_code(serial, name, owner, |code| async move {
                         let request = AssumeRole {
-                            mfa: Some((serial, &code)),
+                            mfa: Some((serial, code.expose())),
                             ..*request
                         };
                         sts.assume_role(source, &request).await

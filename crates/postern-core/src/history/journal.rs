@@ -60,8 +60,10 @@ fn file(paths: &Paths) -> PathBuf {
 pub fn how_it_ended(end: &SessionEnd) -> String {
     match end {
         SessionEnd::ClosedByUser => "closed by you".into(),
-        SessionEnd::Closed(reason) if reason.is_empty() => "ended on the instance".into(),
-        SessionEnd::Closed(reason) => format!("closed by AWS: {reason}"),
+        SessionEnd::Closed { reason: None } => "ended on the instance".into(),
+        SessionEnd::Closed {
+            reason: Some(reason),
+        } => format!("closed by AWS: {reason}"),
         SessionEnd::Failed(why) => format!("failed: {why}"),
     }
 }

@@ -228,10 +228,7 @@ pub async fn explain_refusal(
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// No instance has that Name tag or private IP.
-    #[error(
-        "no instance is named {target:?} or has it as its private IP in {region}; \
-         `postern ls` lists the instances you can reach"
-    )]
+    #[error("no instance is named {target:?} or has it as its private IP in {region}")]
     NotFound {
         /// The name or address.
         target: String,

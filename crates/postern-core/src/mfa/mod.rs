@@ -5,17 +5,16 @@
 //! requests wait for it, in one process (a lock per device) and across processes (a lock file
 //! in the state folder), and it never sends the same code twice.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use zeroize::Zeroize;
+use crate::sensitive::Sensitive;
 
 pub mod window;
 
 /// A six-digit code, checked. Never printed by `Debug`; wiped when dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MfaCode(String);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfaCode(Sensitive<String>);
 
 /// Why a typed code is not a code.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -30,13 +29,19 @@ pub struct BadCode {
 impl MfaCode {
     /// Check a typed code: six digits, blanks around and inside (`123 456`) ignored.
     pub fn parse(typed: &str) -> Result<Self, BadCode> {
-        let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-        let all_digits = code.chars().all(|c| c.is_ascii_digit());
-        if code.len() == 6 && all_digits {
+        let code = Sensitive::<String>::new(
+            typed
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>(),
+        );
+        let code_text = code.expose_str();
+        let all_digits = code_text.chars().all(|c| c.is_ascii_digit());
+        if code_text.len() == 6 && all_digits {
             Ok(Self(code))
         } else {
             Err(BadCode {
-                got: code.chars().count(),
+                got: code_text.chars().count(),
                 digits: if all_digits { "" } else { ", not all digits" },
             })
         }
@@ -44,19 +49,7 @@ impl MfaCode {
 
     /// The code, for the STS call.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for MfaCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MfaCode(…)")
-    }
-}
-
-impl Drop for MfaCode {
-    fn drop(&mut self) {
-        self.0.zeroize();
+        self.0.expose_str()
     }
 }
 
@@ -112,7 +105,7 @@ impl MfaRequest {
 pub enum PromptError {
     /// Nobody can be asked (no terminal, no window).
     #[error(
-        "an MFA code is needed for {serial} but there is no terminal to ask on: run `postern login --profile {profile}` first"
+        "an MFA code is needed for {serial} but there is no terminal or window to ask in: sign in to profile {profile} first"
     )]
     NoOneToAsk {
         /// The device.
@@ -202,7 +195,10 @@ mod tests {
         assert!(MfaCode::parse("12345").is_err());
         assert!(MfaCode::parse("12345a").is_err());
         assert!(MfaCode::parse("1234567").is_err());
-        assert_eq!(format!("{:?}", MfaCode::parse("123456")), "Ok(MfaCode(…))");
+        assert_eq!(
+            format!("{:?}", MfaCode::parse("123456")),
+            "Ok(MfaCode(Sensitive(…)))"
+        );
         let err = MfaCode::parse("12a").expect_err("bad").to_string();
         assert!(
             err.contains("not all digits") && !err.contains("12a"),

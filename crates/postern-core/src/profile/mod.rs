@@ -699,9 +699,7 @@ pub struct Profiles {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProfileError {
     /// No such profile.
-    #[error(
-        "no profile named {0} in the AWS config or credentials file (`postern profiles` lists them)"
-    )]
+    #[error("no profile named {0} in the AWS config or credentials file")]
     NotFound(String),
     /// It is there but cannot be used.
     #[error("{0}")]

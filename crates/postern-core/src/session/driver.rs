@@ -10,17 +10,125 @@
 //! queue, so they never wait behind held-back input or a reconnect.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant, SystemTime};
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use postern_ssm::channel::{Channel, ChannelEvent, SendError, SessionKind};
 use postern_ssm::payload::Flag;
 use rand::Rng;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+// The driver's clock is tokio's, so tests can pause and advance it; the sans-IO channel is
+// handed the same instants as `std` ones.
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::socket::{self, Socket};
-use super::{Command, Control, SessionEnd, SessionError, SessionEvent, SessionOptions, SsmAccess};
+use super::socket::{self, DialError};
+use super::{
+    Command, Control, LinkLost, SessionEnd, SessionError, SessionEvent, SessionFailure, SessionId,
+    SessionOptions, SsmAccess,
+};
+use crate::history::journal::Journal;
+use crate::sensitive::Secret;
+
+/// What the driver needs from outside: the data channel's socket, and the two calls of the SSM
+/// API it makes. [`AwsLink`] is Session Manager; core's tests give a fake one.
+pub(crate) trait Link: Send + Sync + 'static {
+    /// The websocket.
+    type Socket: Stream<Item = Result<Message, tungstenite::Error>>
+        + Sink<Message, Error = tungstenite::Error>
+        + Unpin
+        + Send
+        + 'static;
+
+    /// Open the data channel at `url` and send OpenDataChannel with `token`.
+    fn dial(
+        &self,
+        url: &str,
+        token: &str,
+        client_id: &str,
+        client_version: &str,
+    ) -> impl Future<Output = Result<Self::Socket, DialError>> + Send;
+
+    /// ResumeSession: a fresh token, and a fresh stream URL if the service gives one.
+    fn resume(
+        &self,
+        session: &SessionId,
+        target: &str,
+    ) -> impl Future<Output = Result<(Secret, Option<String>), ResumeError>> + Send;
+
+    /// TerminateSession; the error says why it did not happen.
+    fn terminate(
+        &self,
+        session: &SessionId,
+        target: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Session Manager, through the SSM API and a signed websocket.
+pub(crate) struct AwsLink(pub(crate) SsmAccess);
+
+impl Link for AwsLink {
+    type Socket = socket::Socket;
+
+    async fn dial(
+        &self,
+        url: &str,
+        token: &str,
+        client_id: &str,
+        client_version: &str,
+    ) -> Result<Self::Socket, DialError> {
+        socket::dial(&self.0, url, token, client_id, client_version).await
+    }
+
+    async fn resume(
+        &self,
+        session: &SessionId,
+        target: &str,
+    ) -> Result<(Secret, Option<String>), ResumeError> {
+        let answer = self
+            .0
+            .client
+            .resume_session()
+            .session_id(session.as_str())
+            .send()
+            .await;
+        match answer {
+            Err(error) => match SessionError::from_sdk("ResumeSession", target, &error) {
+                SessionError::Network(why) => Err(Retry(why)),
+                other => Err(Fatal(SessionFailure::ResumeRefused {
+                    detail: other.to_string(),
+                })),
+            },
+            Ok(out) => {
+                let Some(token) = out.token_value().filter(|t| !t.is_empty()) else {
+                    return Err(Fatal(SessionFailure::ResumeRefused {
+                        detail: "the session has ended (ResumeSession returned no token)".into(),
+                    }));
+                };
+                let url = out
+                    .stream_url()
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned);
+                Ok((Secret::new(token), url))
+            }
+        }
+    }
+
+    async fn terminate(&self, session: &SessionId, target: &str) -> Result<(), String> {
+        let answer = self
+            .0
+            .client
+            .terminate_session()
+            .session_id(session.as_str())
+            .send()
+            .await;
+        answer.map(|_| ()).map_err(|error| {
+            let error = SessionError::from_sdk("TerminateSession", target, &error);
+            format!("TerminateSession failed: {error}")
+        })
+    }
+}
 
 /// How long closing a session may take in all: sending the input already queued, the
 /// TerminateSession flag and the TerminateSession call.
@@ -30,16 +138,17 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(3);
 const CLOSE_DRAIN_LIMIT: Duration = Duration::from_millis(1500);
 
 /// The state of one session's task.
-pub struct Driver {
-    access: SsmAccess,
-    session_id: String,
+pub(crate) struct Driver<L: Link> {
+    link: L,
+    journal: Option<Journal>,
+    session_id: SessionId,
     target: String,
     stream_url: String,
-    first_token: Option<String>,
+    first_token: Option<Secret>,
     client_id: String,
     options: SessionOptions,
     channel: Channel,
-    socket: Option<Socket>,
+    socket: Option<L::Socket>,
     commands: mpsc::Receiver<Command>,
     control: mpsc::Receiver<Control>,
     events: mpsc::Sender<SessionEvent>,
@@ -47,7 +156,7 @@ pub struct Driver {
     pending_input: VecDeque<Pending>,
     last_heard: Instant,
     next_ping: Instant,
-    down_reason: Option<String>,
+    down_reason: Option<LinkLost>,
     /// When the socket went down, until something is heard on a new one.
     down_since: Option<Instant>,
     last_report: Instant,
@@ -63,15 +172,16 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl Driver {
+impl<L: Link> Driver<L> {
     /// A driver for a started session; `run` it in a task.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        access: SsmAccess,
-        session_id: String,
+        link: L,
+        journal: Option<Journal>,
+        session_id: SessionId,
         target: String,
         stream_url: String,
-        token: String,
+        token: Secret,
         options: SessionOptions,
         commands: mpsc::Receiver<Command>,
         control: mpsc::Receiver<Control>,
@@ -79,11 +189,15 @@ impl Driver {
     ) -> Self {
         let now = Instant::now();
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
-        let channel = Channel::new(options.channel.clone(), now, wall_ms(), move || {
-            rng.random()
-        });
+        let channel = Channel::new(
+            options.channel.clone(),
+            now.into_std(),
+            wall_ms(),
+            move || rng.random(),
+        );
         Self {
-            access,
+            link,
+            journal,
             session_id,
             target,
             stream_url,
@@ -109,22 +223,22 @@ impl Driver {
     /// Run until the session ends. A session that failed is terminated on the service too, so
     /// nothing is left Active however it ended. The end is reported before the socket is closed
     /// (a wedged socket must not delay it).
-    pub async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let mut end = self.drive().await;
         if matches!(end, SessionEnd::Failed(_)) && self.terminated.is_none() {
             let _ = self.terminate(Instant::now() + CLOSE_LIMIT).await;
         }
         if let (SessionEnd::ClosedByUser, Some(Err(why))) = (&end, &self.terminated) {
-            end = SessionEnd::Failed(format!(
-                "the session was closed, but AWS did not confirm that it ended ({why}); it ends after the account's idle timeout"
-            ));
+            end = SessionEnd::Failed(SessionFailure::NotConfirmed {
+                detail: why.clone(),
+            });
         }
-        if let Some(journal) = &self.access.journal {
-            journal.ended(&self.session_id, &end).await;
+        if let Some(journal) = &self.journal {
+            journal.ended(self.session_id.as_str(), &end).await;
         }
         let _ = self.events.send(SessionEvent::Ended(end)).await;
         if let Some(socket) = self.socket.as_mut() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(None)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), SinkExt::close(socket)).await;
         }
     }
 
@@ -139,7 +253,7 @@ impl Driver {
                 return end;
             }
             let deadline = [
-                self.channel.poll_timeout(),
+                self.channel.poll_timeout().map(Instant::from_std),
                 Some(self.next_ping),
                 Some(self.last_heard + self.options.silence_timeout),
                 self.down_since
@@ -157,19 +271,19 @@ impl Driver {
                 message = socket.next() => match message {
                     Some(Ok(Message::Binary(bytes))) => {
                         self.heard();
-                        self.channel.handle_frame(Instant::now(), &bytes);
+                        self.channel.handle_frame(Instant::now().into_std(), &bytes);
                     }
                     Some(Ok(Message::Text(text))) => {
                         self.heard();
-                        self.channel.handle_frame(Instant::now(), text.as_bytes());
+                        self.channel.handle_frame(Instant::now().into_std(), text.as_bytes());
                     }
                     Some(Ok(Message::Close(frame))) => {
-                        let why = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
-                        self.socket_down(why.unwrap_or_else(|| "the service closed the websocket".into()));
+                        let reason = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
+                        self.socket_down(LinkLost::ClosedByService { reason });
                     }
                     Some(Ok(_)) => self.heard(),
-                    Some(Err(error)) => self.socket_down(format!("websocket error: {error}")),
-                    None => self.socket_down("the websocket ended".into()),
+                    Some(Err(error)) => self.socket_down(LinkLost::Failed { detail: error.to_string() }),
+                    None => self.socket_down(LinkLost::Ended),
                 },
                 control = self.control.recv() => match control {
                     Some(Control::Close) | None => return self.close_by_user().await,
@@ -190,7 +304,7 @@ impl Driver {
                     }
                     None => return self.close_by_user().await,
                 },
-                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = tokio::time::sleep_until(deadline) => {}
             }
             if let Some(end) = self.step().await {
                 return end;
@@ -212,23 +326,21 @@ impl Driver {
                 "driver: state"
             );
         }
-        self.channel.handle_timeout(now);
+        self.channel.handle_timeout(now.into_std());
         if let Some(since) = self.down_since
             && now >= since + self.options.resume_deadline
         {
             // A new socket connected but nothing came through it in time.
-            return Some(SessionEnd::Failed(format!(
-                "the session could not be resumed within {} s: nothing arrived on the new connection",
-                self.options.resume_deadline.as_secs()
-            )));
+            return Some(SessionEnd::Failed(SessionFailure::SilentAfterResume {
+                seconds: self.options.resume_deadline.as_secs(),
+            }));
         }
         if self.socket.is_some()
-            && now.saturating_duration_since(self.last_heard) > self.options.silence_timeout
+            && now.saturating_duration_since(self.last_heard) >= self.options.silence_timeout
         {
-            self.socket_down(format!(
-                "nothing from the service for {} s (not even a pong)",
-                self.options.silence_timeout.as_secs()
-            ));
+            self.socket_down(LinkLost::Silent {
+                seconds: self.options.silence_timeout.as_secs(),
+            });
         }
         if now >= self.next_ping {
             self.next_ping = now + self.options.ping_interval;
@@ -247,7 +359,7 @@ impl Driver {
                 .await;
                 self.resize_all(resizes);
                 if matches!(sent, Some(Err(_) | Ok(Err(_)))) {
-                    self.socket_down("the websocket refused a ping".into());
+                    self.socket_down(LinkLost::PingRefused);
                 }
             }
         }
@@ -268,7 +380,7 @@ impl Driver {
         self.down_since = None;
     }
 
-    fn socket_down(&mut self, reason: String) {
+    fn socket_down(&mut self, reason: LinkLost) {
         if self.socket.take().is_some() {
             tracing::info!(session = %self.session_id, %reason, "data channel down");
             self.down_reason = Some(reason);
@@ -324,7 +436,7 @@ impl Driver {
         };
         let now = Instant::now();
         let mut frames = Vec::new();
-        while let Some(bytes) = self.channel.poll_transmit(now) {
+        while let Some(bytes) = self.channel.poll_transmit(now.into_std()) {
             frames.push(bytes);
         }
         if frames.is_empty() {
@@ -348,9 +460,11 @@ impl Driver {
         match written {
             Some(Ok(Ok(()))) | None => {}
             Some(Ok(Err(error))) => {
-                self.socket_down(format!("writing to the websocket failed: {error}"));
+                self.socket_down(LinkLost::WriteFailed {
+                    detail: error.to_string(),
+                });
             }
-            Some(Err(_)) => self.socket_down("the websocket stopped accepting writes".into()),
+            Some(Err(_)) => self.socket_down(LinkLost::WriteStuck),
         }
     }
 
@@ -367,16 +481,9 @@ impl Driver {
                 ChannelEvent::Paused | ChannelEvent::Resumed => continue,
                 ChannelEvent::Closed(reason) => {
                     // Whatever the agent sent before closing was delivered above, in order.
-                    return Some(match reason {
-                        postern_ssm::channel::CloseReason::ChannelClosed(text) => {
-                            SessionEnd::Closed(text)
-                        }
-                        other => {
-                            // Postern gives up on it (spec §5.7): the service must not keep
-                            // the session open.
-                            SessionEnd::Failed(other.to_string())
-                        }
-                    });
+                    // Any other reason than the agent's close is Postern giving up (spec §5.7):
+                    // a failure, which `run` ends on the service too.
+                    return Some(SessionEnd::from(reason));
                 }
             };
             match self.events.try_send(out) {
@@ -445,18 +552,12 @@ impl Driver {
     /// Tell the service the session is over, so it does not linger as Connected; gives up at
     /// `deadline`. The outcome is kept for the end report.
     async fn terminate(&mut self, deadline: Instant) -> Result<(), String> {
-        let call = self
-            .access
-            .client
-            .terminate_session()
-            .session_id(&self.session_id)
-            .send();
-        let outcome = match tokio::time::timeout_at(deadline.into(), call).await {
-            Ok(Ok(_)) => Ok(()),
+        let call = self.link.terminate(&self.session_id, &self.target);
+        let outcome = match tokio::time::timeout_at(deadline, call).await {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
-                let error = SessionError::from_sdk("TerminateSession", &self.target, &error);
                 tracing::warn!(session = %self.session_id, %error, "TerminateSession failed");
-                Err(format!("TerminateSession failed: {error}"))
+                Err(error)
             }
             Err(_) => {
                 tracing::warn!(session = %self.session_id, "TerminateSession timed out");
@@ -471,7 +572,7 @@ impl Driver {
     /// all written or `deadline` passes.
     async fn write_out(&mut self, deadline: Instant) {
         loop {
-            if tokio::time::timeout_at(deadline.into(), self.transmit())
+            if tokio::time::timeout_at(deadline, self.transmit())
                 .await
                 .is_err()
                 || self.socket.is_none()
@@ -483,8 +584,8 @@ impl Driver {
             let wake = self
                 .channel
                 .poll_timeout()
-                .map_or(deadline, |at| at.min(deadline));
-            tokio::time::sleep_until(wake.into()).await;
+                .map_or(deadline, |at| Instant::from_std(at).min(deadline));
+            tokio::time::sleep_until(wake).await;
         }
     }
 
@@ -501,7 +602,7 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            if tokio::time::timeout_at(deadline.into(), self.transmit())
+            if tokio::time::timeout_at(deadline, self.transmit())
                 .await
                 .is_err()
             {
@@ -517,21 +618,21 @@ impl Driver {
             let wake = self
                 .channel
                 .poll_timeout()
-                .map_or(deadline, |at| at.min(deadline));
+                .map_or(deadline, |at| Instant::from_std(at).min(deadline));
             tokio::select! {
                 message = socket.next() => match message {
                     Some(Ok(Message::Binary(bytes))) => {
-                        self.channel.handle_frame(Instant::now(), &bytes);
+                        self.channel.handle_frame(Instant::now().into_std(), &bytes);
                     }
                     Some(Ok(Message::Text(text))) => {
-                        self.channel.handle_frame(Instant::now(), text.as_bytes());
+                        self.channel.handle_frame(Instant::now().into_std(), text.as_bytes());
                     }
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => return,
                 },
-                () = tokio::time::sleep_until(wake.into()) => {}
+                () = tokio::time::sleep_until(wake) => {}
             }
-            self.channel.handle_timeout(Instant::now());
+            self.channel.handle_timeout(Instant::now().into_std());
             self.feed_input();
         }
     }
@@ -546,13 +647,14 @@ impl Driver {
         let mut delay = Duration::from_millis(rand::rng().random_range(100..200));
         if let Some(reason) = self.down_reason.take() {
             // Informational: never let a slow consumer use up the resume deadline.
-            let _ = self.events.try_send(SessionEvent::Reconnecting { reason });
+            let _ = self.events.try_send(SessionEvent::Reconnecting(reason));
         }
-        let limit = self.options.resume_deadline.as_secs();
-        let given_up = |last_error: &str| {
-            SessionEnd::Failed(format!(
-                "the session could not be resumed within {limit} s: {last_error}"
-            ))
+        let seconds = self.options.resume_deadline.as_secs();
+        let given_up = |last: &str| {
+            SessionEnd::Failed(SessionFailure::NotResumed {
+                seconds,
+                last: last.to_owned(),
+            })
         };
         let mut last_error = String::from("no attempt finished in time");
         loop {
@@ -560,9 +662,9 @@ impl Driver {
             // Resizes while the attempt runs are remembered by the channel; a close ends it.
             let outcome = {
                 let attempt = tokio::time::timeout_at(
-                    deadline.into(),
+                    deadline,
                     attempt(
-                        &self.access,
+                        &self.link,
                         &self.session_id,
                         &self.target,
                         &self.stream_url,
@@ -599,7 +701,7 @@ impl Driver {
                     self.last_heard = now;
                     self.next_ping = now;
                     if reconnecting {
-                        self.channel.reconnected(now);
+                        self.channel.reconnected(now.into_std());
                         let _ = self.events.try_send(SessionEvent::Reconnected);
                     } else {
                         self.down_since = None;
@@ -607,13 +709,16 @@ impl Driver {
                     return Ok(());
                 }
                 // Started on the service and never to be used: `run` ends it there too.
-                Ok(Err(Fatal(reason))) => return Err(SessionEnd::Failed(reason)),
+                Ok(Err(Fatal(failure))) => return Err(SessionEnd::Failed(failure)),
                 Ok(Err(Retry(reason))) => last_error = reason,
             }
-            if Instant::now() + delay > deadline {
+            // The last attempt may start right at the deadline (and be cut short there): the
+            // session is given up at the deadline, never before it.
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(given_up(&last_error));
             }
-            let pause = tokio::time::sleep(delay);
+            let pause = tokio::time::sleep(delay.min(deadline - now));
             tokio::pin!(pause);
             loop {
                 tokio::select! {
@@ -636,59 +741,42 @@ impl Driver {
 
 /// One try at a socket: ResumeSession for a fresh token (unless StartSession's is still unused),
 /// then the dial. Returns the socket and the new stream URL, if ResumeSession gave one.
-async fn attempt(
-    access: &SsmAccess,
-    session_id: &str,
+async fn attempt<L: Link>(
+    link: &L,
+    session_id: &SessionId,
     target: &str,
     stream_url: &str,
-    first_token: Option<String>,
+    first_token: Option<Secret>,
     client_id: &str,
     client_version: &str,
-) -> Result<(Socket, Option<String>), ResumeError> {
+) -> Result<(L::Socket, Option<String>), ResumeError> {
     let first_open = first_token.is_some();
     let (token, new_url) = match first_token {
         Some(token) => (token, None),
-        None => resume(access, session_id, target).await?,
+        None => {
+            match tokio::time::timeout(RESUME_CALL_LIMIT, link.resume(session_id, target)).await {
+                Err(_) => return Err(Retry("ResumeSession timed out".into())),
+                Ok(answer) => answer?,
+            }
+        }
     };
     let url = new_url.as_deref().unwrap_or(stream_url);
-    match socket::dial(access, url, &token, client_id, client_version).await {
+    match link
+        .dial(url, token.expose_str(), client_id, client_version)
+        .await
+    {
         Ok(socket) => Ok((socket, new_url)),
         // The first open refused outright (a bad signature, a token not accepted): no network
         // drop to wait out. A refusal after ResumeSession may be a stale URL: try again.
-        Err(error @ socket::DialError::Refused { .. }) if first_open => {
-            Err(Fatal(error.to_string()))
+        Err(DialError::Refused { status, reason }) if first_open => {
+            Err(Fatal(SessionFailure::ChannelRefused { status, reason }))
         }
         Err(error) => Err(Retry(error.to_string())),
     }
 }
 
-/// ResumeSession: a fresh token (and maybe a fresh stream URL).
-async fn resume(
-    access: &SsmAccess,
-    session_id: &str,
-    target: &str,
-) -> Result<(String, Option<String>), ResumeError> {
-    let call = access.client.resume_session().session_id(session_id).send();
-    match tokio::time::timeout(Duration::from_secs(10), call).await {
-        Err(_) => Err(Retry("ResumeSession timed out".into())),
-        Ok(Err(error)) => match SessionError::from_sdk("ResumeSession", target, &error) {
-            SessionError::Network(why) => Err(Retry(why)),
-            other => Err(Fatal(format!("the session cannot be resumed: {other}"))),
-        },
-        Ok(Ok(out)) => {
-            let Some(token) = out.token_value().filter(|t| !t.is_empty()) else {
-                return Err(Fatal(
-                    "the session has ended (ResumeSession returned no token)".into(),
-                ));
-            };
-            let url = out
-                .stream_url()
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned);
-            Ok((token.to_owned(), url))
-        }
-    }
-}
+/// How long one ResumeSession call may take.
+const RESUME_CALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Await `work` (a write to the socket) unless the handle asks to close first: then `None`,
 /// with `closing` set. Resizes that come meanwhile are collected for afterwards.
@@ -720,9 +808,15 @@ enum Pending {
     Flag(Flag),
 }
 
-enum ResumeError {
+/// Why a resume attempt failed.
+pub(crate) enum ResumeError {
+    /// A network problem: try again until the deadline.
     Retry(String),
-    Fatal(String),
+    /// The session cannot be resumed.
+    Fatal(SessionFailure),
 }
 
 use ResumeError::{Fatal, Retry};
+
+#[cfg(test)]
+mod tests;

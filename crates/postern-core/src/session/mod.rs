@@ -8,6 +8,7 @@
 //! down is sequenced and sent after the reconnect, never dropped; and when the session cannot be
 //! resumed it ends with a reason within [`SessionOptions::resume_deadline`].
 
+pub mod coalesce;
 pub mod driver;
 pub mod socket;
 
@@ -21,6 +22,7 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 pub use postern_ssm::channel::{CloseReason, SessionKind};
 pub use postern_ssm::payload::Flag;
 pub use postern_ssm::port::PortMode;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// What to open: a target and a session document with its parameters.
@@ -154,6 +156,65 @@ impl Default for SessionOptions {
     }
 }
 
+/// A session's id, as StartSession gives it (`<name>-<hex>`): not a secret (CloudTrail and the
+/// console show it), but not to be confused with an instance id or a stream token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// The id as AWS writes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SessionId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl From<String> for SessionId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reads as the text it is (an id is not a secret); it cannot be made from an arbitrary string
+/// by accident, only by `From`.
+impl std::ops::Deref for SessionId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SessionId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for SessionId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SessionId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// What a session tells its user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -170,26 +231,166 @@ pub enum SessionEvent {
     /// A flag from the agent (ConnectToPortError).
     Flag(Flag),
     /// The websocket dropped; the driver is resuming the session.
-    Reconnecting {
-        /// Why it is reconnecting.
-        reason: String,
-    },
+    Reconnecting(LinkLost),
     /// The session was resumed.
     Reconnected,
     /// The session is over.
     Ended(SessionEnd),
 }
 
+/// Why the data channel's websocket went down (the session is being resumed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "lost", rename_all = "snake_case")]
+pub enum LinkLost {
+    /// The service closed the websocket.
+    #[error("the service closed the connection{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    ClosedByService {
+        /// The close frame's reason, if it gave one.
+        reason: Option<String>,
+    },
+    /// The websocket failed (a reset, a TLS or protocol error).
+    #[error("the connection failed: {detail}")]
+    Failed {
+        /// What failed.
+        detail: String,
+    },
+    /// The websocket ended without a close.
+    #[error("the connection ended")]
+    Ended,
+    /// Nothing came from the service, not even a pong (a sleeping laptop, a dead network).
+    #[error("nothing from the service for {seconds} s")]
+    Silent {
+        /// How long it was silent.
+        seconds: u64,
+    },
+    /// A keepalive ping could not be written.
+    #[error("a keepalive could not be sent")]
+    PingRefused,
+    /// Writing to the websocket failed.
+    #[error("writing to the connection failed: {detail}")]
+    WriteFailed {
+        /// What failed.
+        detail: String,
+    },
+    /// The websocket stopped taking bytes.
+    #[error("the connection stopped taking data")]
+    WriteStuck,
+}
+
 /// How a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "end", rename_all = "snake_case")]
 pub enum SessionEnd {
-    /// The service closed it; the text (empty on a normal end) is its reason.
-    Closed(String),
+    /// It ended on the instance (the shell exited, the command finished, the agent closed the
+    /// port), or the service closed it with a reason.
+    Closed {
+        /// The service's reason; `None` on a normal end.
+        reason: Option<String>,
+    },
     /// The user closed it.
     ClosedByUser,
     /// It failed.
-    Failed(String),
+    Failed(SessionFailure),
 }
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed { reason: None } => f.write_str("the session ended"),
+            Self::Closed {
+                reason: Some(reason),
+            } => write!(f, "the session was closed: {reason}"),
+            Self::ClosedByUser => f.write_str("the session was closed"),
+            Self::Failed(failure) => write!(f, "{failure}"),
+        }
+    }
+}
+
+/// Why a session failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "failure", rename_all = "snake_case")]
+pub enum SessionFailure {
+    /// The connection dropped and could not be made again in time.
+    #[error("the session could not be resumed within {seconds} s: {last}")]
+    NotResumed {
+        /// The resume deadline.
+        seconds: u64,
+        /// The last attempt's problem.
+        last: String,
+    },
+    /// A new connection opened, but nothing came through it in time.
+    #[error(
+        "the session could not be resumed within {seconds} s: nothing arrived on the new connection"
+    )]
+    SilentAfterResume {
+        /// The resume deadline.
+        seconds: u64,
+    },
+    /// Session Manager would not resume it (it ended there, or access was withdrawn).
+    #[error("the session cannot be resumed: {detail}")]
+    ResumeRefused {
+        /// What Session Manager said.
+        detail: String,
+    },
+    /// Session Manager refused the data channel.
+    #[error("Session Manager refused the data channel (HTTP {status}): {reason}")]
+    ChannelRefused {
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        reason: String,
+    },
+    /// The session needs KMS encryption, which Postern does not do yet.
+    #[error("{}", CloseReason::KmsEncryptionRequired)]
+    KmsEncryptionRequired,
+    /// The agent asked for something Postern does not support.
+    #[error("the agent asked for something Postern does not support: {what}")]
+    Unsupported {
+        /// What it asked for.
+        what: String,
+    },
+    /// The agent stopped acknowledging what Postern sent.
+    #[error("the agent did not acknowledge message {sequence} after every retransmission")]
+    Unacknowledged {
+        /// The message's sequence number.
+        sequence: i64,
+    },
+    /// The session was closed, but AWS did not confirm that it ended: it ends after the
+    /// account's idle timeout.
+    #[error(
+        "the session was closed, but AWS did not confirm that it ended ({detail}); it ends after the account's idle timeout"
+    )]
+    NotConfirmed {
+        /// Why not.
+        detail: String,
+    },
+    /// The session's task stopped without saying how it ended.
+    #[error("the session driver stopped")]
+    DriverStopped,
+}
+
+impl From<CloseReason> for SessionEnd {
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::ChannelClosed(text) if text.trim().is_empty() => {
+                Self::Closed { reason: None }
+            }
+            CloseReason::ChannelClosed(text) => Self::Closed { reason: Some(text) },
+            CloseReason::KmsEncryptionRequired => {
+                Self::Failed(SessionFailure::KmsEncryptionRequired)
+            }
+            CloseReason::Unsupported(what) => Self::Failed(SessionFailure::Unsupported { what }),
+            CloseReason::Unacknowledged { sequence } => {
+                Self::Failed(SessionFailure::Unacknowledged { sequence })
+            }
+        }
+    }
+}
+
+/// The session is over: its driver takes no more input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the session is over")]
+pub struct SessionClosed;
 
 /// Why a session could not be started or kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -332,7 +533,7 @@ pub(crate) enum Control {
 /// A running session. Dropping it closes the session.
 #[derive(Debug)]
 pub struct Session {
-    id: String,
+    id: SessionId,
     commands: mpsc::Sender<Command>,
     control: mpsc::Sender<Control>,
     events: mpsc::Receiver<SessionEvent>,
@@ -346,9 +547,20 @@ pub struct SessionWriter {
 }
 
 impl SessionWriter {
-    /// Send bytes (keystrokes, TCP bytes). Waits while the send window is full.
-    pub async fn send(&self, bytes: Vec<u8>) -> bool {
-        !bytes.is_empty() && self.commands.send(Command::Input(bytes)).await.is_ok()
+    /// Send bytes (keystrokes, TCP bytes). Waits while the send window is full. Nothing to
+    /// send is no error.
+    pub async fn send(&self, bytes: Vec<u8>) -> Result<(), SessionClosed> {
+        if bytes.is_empty() {
+            return if self.commands.is_closed() {
+                Err(SessionClosed)
+            } else {
+                Ok(())
+            };
+        }
+        self.commands
+            .send(Command::Input(bytes))
+            .await
+            .map_err(|_| SessionClosed)
     }
 
     /// Wait until the session can take more input, without sending yet. Lets a caller that must
@@ -358,16 +570,19 @@ impl SessionWriter {
     }
 
     /// Tell the agent the terminal size.
-    pub async fn resize(&self, cols: u32, rows: u32) -> bool {
+    pub async fn resize(&self, cols: u32, rows: u32) -> Result<(), SessionClosed> {
         self.control
             .send(Control::Resize { cols, rows })
             .await
-            .is_ok()
+            .map_err(|_| SessionClosed)
     }
 
     /// Send a flag (DisconnectToPort in basic port mode).
-    pub async fn flag(&self, flag: Flag) -> bool {
-        self.commands.send(Command::Flag(flag)).await.is_ok()
+    pub async fn flag(&self, flag: Flag) -> Result<(), SessionClosed> {
+        self.commands
+            .send(Command::Flag(flag))
+            .await
+            .map_err(|_| SessionClosed)
     }
 
     /// Ask the driver to end the session: input already queued goes out (for a moment), then
@@ -422,7 +637,7 @@ impl InputPermit<'_> {
 
 impl Session {
     /// The session id (`<name>-<hex>`).
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &SessionId {
         &self.id
     }
 
@@ -440,7 +655,7 @@ impl Session {
     }
 
     /// Split into the event stream and a writer.
-    pub fn split(self) -> (mpsc::Receiver<SessionEvent>, SessionWriter, String) {
+    pub fn split(self) -> (mpsc::Receiver<SessionEvent>, SessionWriter, SessionId) {
         let writer = SessionWriter {
             commands: self.commands,
             control: self.control,
@@ -486,12 +701,14 @@ pub async fn open(
     let (command_tx, command_rx) = mpsc::channel(64);
     let (control_tx, control_rx) = mpsc::channel(16);
     let (event_tx, event_rx) = mpsc::channel(1024);
+    let id = SessionId::from(id);
     let driver = driver::Driver::new(
-        access.clone(),
-        id.to_owned(),
+        driver::AwsLink(access.clone()),
+        access.journal.clone(),
+        id.clone(),
         request.target.clone(),
         url.to_owned(),
-        token.to_owned(),
+        crate::sensitive::Secret::new(token),
         options,
         command_rx,
         control_rx,
@@ -499,7 +716,7 @@ pub async fn open(
     );
     tokio::spawn(driver.run());
     Ok(Session {
-        id: id.to_owned(),
+        id,
         commands: command_tx,
         control: control_tx,
         events: event_rx,
