@@ -238,7 +238,7 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
         Command::SshProxy { instance, port } => {
             let access = access().await?;
             let instance = resolve_target(&access, &instance).await?;
-            let done = ssh::proxy(&access.ec2(), &access.ssm(), &instance, port).await;
+            let done = ssh::proxy(&access, &instance, port).await;
             explain_refusal(&resolver, &access, &instance, done).await
         }
         Command::Ls {
@@ -284,7 +284,7 @@ async fn dispatch(cli: Cli, command: Command) -> anyhow::Result<u8> {
         }
         Command::SshConfig => {
             ssh::config(
-                &access().await?.ec2(),
+                &access().await?,
                 cli.profile.as_deref(),
                 cli.region.as_deref(),
             )
@@ -352,7 +352,7 @@ fn target(target: &str) -> Result<String, String> {
 
 /// The instance id a target names (an id as given; a Name tag or private IP looked up).
 async fn resolve_target(access: &AwsAccess, target: &str) -> anyhow::Result<String> {
-    Ok(inventory::resolve(&access.ec2(), target).await?)
+    Ok(inventory::resolve(access, target).await?)
 }
 
 /// Postern's own warnings only, as sentences on stderr, unless POSTERN_LOG asks for more (e.g.

@@ -2,9 +2,10 @@
 
 use std::io::Write as _;
 
+use postern_core::aws::AwsAccess;
 use postern_core::inventory;
 use postern_core::session::{
-    self, SessionEnd, SessionEvent, SessionFailure, SessionOptions, SessionRequest, SsmAccess,
+    self, SessionEnd, SessionEvent, SessionFailure, SessionOptions, SessionRequest,
 };
 use tokio::io::AsyncReadExt as _;
 
@@ -13,13 +14,10 @@ use crate::shell::{say_stopped, stopped_while_opening};
 
 /// Carry an SSH connection over AWS-StartSSHSession: stdin to the instance's SSH port, its bytes
 /// to stdout. ssh runs this as its ProxyCommand and speaks SSH through it.
-pub(crate) async fn proxy(
-    ec2: &aws_sdk_ec2::Client,
-    access: &SsmAccess,
-    target: &str,
-    port: u16,
-) -> anyhow::Result<u8> {
-    let instance = inventory::resolve(ec2, target).await?;
+pub(crate) async fn proxy(access: &AwsAccess, target: &str, port: u16) -> anyhow::Result<u8> {
+    let instance = inventory::resolve(access, target).await?;
+    let access = access.ssm();
+    let access = &access;
     // ssh ends its ProxyCommand with SIGHUP when it exits.
     let mut interrupts = Interrupts::install()?;
     let opening = session::open(
@@ -92,7 +90,7 @@ fn config_quote(text: &str) -> String {
 
 /// Print Host blocks: one for instance ids, one per running instance's Name tag.
 pub(crate) async fn config(
-    ec2: &aws_sdk_ec2::Client,
+    access: &AwsAccess,
     profile: Option<&str>,
     region: Option<&str>,
 ) -> anyhow::Result<u8> {
@@ -106,7 +104,7 @@ pub(crate) async fn config(
     if let Some(region) = region {
         proxy.push_str(&format!(" --region {}", config_quote(region)));
     }
-    let instances = inventory::running(ec2).await?;
+    let instances = inventory::running(access).await?;
     let mut out = String::new();
     out.push_str(
         "# Postern: SSH to EC2 instances through Session Manager (no open port 22, no bastion).\n",

@@ -18,6 +18,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use crate::credentials::{
     Clock, CredentialError, Resolved, Resolver, ResolverProvider, Selection, SystemClock,
 };
+use crate::failure::THROTTLING_CODES;
 use crate::session::SsmAccess;
 
 /// Why clients could not be made.
@@ -194,44 +195,6 @@ impl AwsAccess {
     }
 }
 
-/// What went wrong with a call that got no service error, in words that never echo the request
-/// or the response (either may hold credentials or a stream token).
-pub(crate) fn transport_failure<E, R>(
-    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> String
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    use aws_smithy_runtime_api::client::result::SdkError;
-    match error {
-        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
-            Some(connector) if connector.is_timeout() => "the connection timed out".into(),
-            Some(connector) => match root_cause(connector) {
-                Some(cause) => format!("cannot connect: {cause}"),
-                None => "cannot connect".into(),
-            },
-            None => "cannot connect".into(),
-        },
-        SdkError::TimeoutError(_) => "the call timed out".into(),
-        SdkError::ResponseError(_) => "the answer could not be read".into(),
-        SdkError::ConstructionFailure(_) => "the request could not be built".into(),
-        SdkError::ServiceError(_) => "the service refused the call".into(),
-        _ => "the call failed".into(),
-    }
-}
-
-/// The innermost cause of an error, in its own words (never a Debug dump): for a connection,
-/// what the operating system or TLS said ("Connection refused (os error 111)").
-pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    let text = cause.to_string();
-    (!text.is_empty()).then_some(text)
-}
-
 /// AWS's time, as the Date headers of its answers tell it: Postern judges whether a session has
 /// expired by it, so a machine whose clock is off does not keep sending credentials AWS calls
 /// expired (nor throw away ones AWS still takes). It is the local clock plus the offset last
@@ -349,16 +312,6 @@ const REFUSED_CREDENTIALS: &[&str] = &[
     "ExpiredTokenException",
     "InvalidClientTokenId",
     "UnrecognizedClientException",
-];
-
-/// The error codes AWS throttles with.
-pub const THROTTLING_CODES: &[&str] = &[
-    "RequestLimitExceeded",
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
 ];
 
 /// A retry classifier that forbids the SDK's own retry of a throttled call (any classifier's

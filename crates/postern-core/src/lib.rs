@@ -24,6 +24,7 @@ pub use postern_ssm;
 
 pub mod aws;
 pub mod credentials;
+pub mod failure;
 pub mod history;
 pub mod identity;
 pub mod inventory;

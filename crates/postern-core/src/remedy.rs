@@ -251,7 +251,7 @@ impl Remediable for CredentialError {
             Self::Expired { .. } => Code::Expired,
             Self::SessionRefused { .. } => Code::SessionRefused,
             Self::BadKeys { .. } => Code::BadKeys,
-            Self::Sts { code, .. } if crate::aws::THROTTLING_CODES.contains(&code.as_str()) => {
+            Self::Sts { code, .. } if crate::failure::THROTTLING_CODES.contains(&code.as_str()) => {
                 Code::Throttled
             }
             Self::Sts { .. } => Code::Aws,
@@ -311,7 +311,7 @@ impl Remediable for SessionError {
             Self::AccessDenied { .. } => Code::AccessDenied,
             Self::TargetNotConnected { .. } => Code::TargetNotConnected,
             Self::InvalidDocument { .. } | Self::MalformedTarget { .. } => Code::BadInput,
-            Self::Aws { code, .. } if crate::aws::THROTTLING_CODES.contains(&code.as_str()) => {
+            Self::Aws { code, .. } if crate::failure::THROTTLING_CODES.contains(&code.as_str()) => {
                 Code::Throttled
             }
             Self::Aws { code, .. } if code == "ExpiredTokenException" => Code::Expired,

@@ -29,7 +29,7 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
-use crate::http::{Shared, admin_json};
+use crate::shared::Shared;
 use crate::wire::iso_seconds;
 
 /// Serve one admin request.
@@ -290,6 +290,16 @@ fn percent_decode(text: &str) -> Option<String> {
 
 fn problem(status: StatusCode, message: &str) -> Response {
     admin_json(status, json!({ "error": message }))
+}
+
+/// A plain JSON answer for the admin API.
+pub fn admin_json(status: StatusCode, value: serde_json::Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 #[cfg(test)]

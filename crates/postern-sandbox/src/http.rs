@@ -5,82 +5,27 @@
 //! `X-Amz-Target` (JSON services) or by their `Action` (STS and EC2 action names), so they get
 //! the right service's "missing authentication" error.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 
 use crate::auth;
 use crate::services::{self, Call};
+use crate::shared::Shared;
 use crate::sigv4::{Authorization, ReceivedRequest};
 use crate::trail;
 use crate::wire::query::Params;
 use crate::wire::{AwsError, Service, respond};
-use crate::world::World;
 
 /// The largest request body accepted; AWS's query APIs refuse larger ones too.
 pub const MAX_BODY: usize = 1024 * 1024;
-
-/// What every request handler shares.
-pub struct Shared {
-    world: Mutex<World>,
-    agents: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::agent::Attachment>>>,
-    homes: crate::agent::home::Homes,
-    stopping: tokio::sync::watch::Sender<bool>,
-}
-
-impl Shared {
-    /// Wrap a world for serving; sessions' folders go under the system's temporary directory.
-    pub fn new(world: World) -> Arc<Self> {
-        Self::with_homes(world, std::env::temp_dir())
-    }
-
-    /// Wrap a world for serving; sessions' folders go under `homes`.
-    pub fn with_homes(world: World, homes: std::path::PathBuf) -> Arc<Self> {
-        Arc::new(Self {
-            world: Mutex::new(world),
-            agents: Mutex::new(HashMap::new()),
-            homes: crate::agent::home::Homes::new(homes),
-            stopping: tokio::sync::watch::Sender::new(false),
-        })
-    }
-
-    /// The sessions' folders.
-    pub fn homes(&self) -> &crate::agent::home::Homes {
-        &self.homes
-    }
-
-    /// Tell every agent task to end its session now (the sandbox is stopping).
-    pub fn stop_agents(&self) {
-        self.stopping.send_replace(true);
-    }
-
-    /// Whether the sandbox is stopping, to watch.
-    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.stopping.subscribe()
-    }
-
-    /// The running agent tasks, by session id.
-    pub fn agents(
-        &self,
-    ) -> MutexGuard<'_, HashMap<String, tokio::sync::mpsc::Sender<crate::agent::Attachment>>> {
-        self.agents.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The world, locked. Handlers hold the lock only while they compute an answer.
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        // Every mutation of the world completes before the lock is released or fails without
-        // side effects, so a poisoned lock still guards a consistent world.
-        self.world.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The router serving every service and the admin API.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -379,14 +324,4 @@ fn json_operation(service: Service, headers: &HeaderMap) -> Result<&str, AwsErro
         .find_map(|prefix| target.strip_prefix(prefix))
         .filter(|op| !op.is_empty())
         .ok_or_else(|| AwsError::bad_request("UnknownOperationException", ""))
-}
-
-/// A plain JSON answer for the admin API.
-pub fn admin_json(status: StatusCode, value: serde_json::Value) -> Response {
-    let mut response = (status, value.to_string()).into_response();
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
 }

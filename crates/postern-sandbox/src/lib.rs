@@ -37,6 +37,7 @@ pub mod mfa;
 pub mod policy;
 pub mod scenario;
 pub mod services;
+pub mod shared;
 pub mod sigv4;
 pub mod throttle;
 pub mod trail;
@@ -101,7 +102,7 @@ impl Builder {
             world.idle_timeout = timeout;
         }
         let homes = self.homes.unwrap_or_else(std::env::temp_dir);
-        let shared = http::Shared::with_homes(world, homes);
+        let shared = shared::Shared::with_homes(world, homes);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Nagle off, as AWS's endpoints answer: small data-channel frames go out at once.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -129,7 +130,7 @@ impl Builder {
 /// also waits for the sessions' folders to be removed.
 pub struct Sandbox {
     address: SocketAddr,
-    shared: Arc<http::Shared>,
+    shared: Arc<shared::Shared>,
     clock: Clock,
     stop: Option<oneshot::Sender<()>>,
 }

@@ -37,7 +37,7 @@ impl StsFailure {
                 code: service.err().code().unwrap_or("Unknown").to_owned(),
                 message: service.err().message().unwrap_or("").to_owned(),
             },
-            other => StsFailure::Network(crate::aws::transport_failure(other)),
+            other => StsFailure::Network(crate::failure::transport_failure(other)),
         }
     }
 

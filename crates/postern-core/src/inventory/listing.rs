@@ -221,7 +221,7 @@ impl CallError {
             }
             other => Self {
                 code: None,
-                message: format!("{operation}: {}", crate::aws::transport_failure(other)),
+                message: format!("{operation}: {}", crate::failure::transport_failure(other)),
             },
         }
     }
@@ -229,7 +229,7 @@ impl CallError {
     fn throttled(&self) -> bool {
         self.code
             .as_deref()
-            .is_some_and(|code| crate::aws::THROTTLING_CODES.contains(&code))
+            .is_some_and(|code| crate::failure::THROTTLING_CODES.contains(&code))
     }
 }
 

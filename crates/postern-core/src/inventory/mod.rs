@@ -23,8 +23,9 @@ pub struct InstanceName {
     pub name: Option<String>,
 }
 
-/// Every running instance of the account in the client's region, with its Name tag.
-pub async fn running(ec2: &aws_sdk_ec2::Client) -> Result<Vec<InstanceName>, SessionError> {
+/// Every running instance of the account in the access's region, with its Name tag.
+pub async fn running(access: &crate::aws::AwsAccess) -> Result<Vec<InstanceName>, SessionError> {
+    let ec2 = access.ec2();
     let mut out = Vec::new();
     let mut pages = ec2
         .describe_instances()
@@ -260,7 +261,8 @@ pub enum ResolveError {
 
 /// An instance id as given, or the one running instance whose Name tag or private IPv4
 /// address is `target`.
-pub async fn resolve(ec2: &aws_sdk_ec2::Client, target: &str) -> Result<String, ResolveError> {
+pub async fn resolve(access: &crate::aws::AwsAccess, target: &str) -> Result<String, ResolveError> {
+    let ec2 = access.ec2();
     if is_instance_id(target) {
         return Ok(target.to_owned());
     }

@@ -494,7 +494,7 @@ impl SessionError {
             SdkError::DispatchFailure(_)
             | SdkError::TimeoutError(_)
             | SdkError::ResponseError(_) => {
-                return Self::Network(crate::aws::transport_failure(error));
+                return Self::Network(crate::failure::transport_failure(error));
             }
             other => ("Unknown".to_owned(), format!("{other}")),
         };

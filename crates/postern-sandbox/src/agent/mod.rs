@@ -31,7 +31,7 @@ use axum::response::Response;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 
-use crate::http::Shared;
+use crate::shared::Shared;
 use crate::world::SessionStatus;
 
 pub use faults::{Faults, Injected};

@@ -19,7 +19,7 @@ use super::mux::{self, MuxFrame, MuxReader};
 use super::pacer::{self, Pacer};
 use super::reliable::Reliable;
 use super::{Attachment, Outbound};
-use crate::http::Shared;
+use crate::shared::Shared;
 use crate::world::SessionStatus;
 
 /// Where connections to a session's agent task go; the task is started on first use.
@@ -349,6 +349,20 @@ async fn run(shared: Arc<Shared>, session_id: String, mut attachments: mpsc::Rec
             }
         }
         agent.flush();
+    }
+    // The last frames (the channel_closed of a stop or an end) may still wait for room in the
+    // socket's queue: they go out before the agent is dropped, for a moment at most, so the
+    // client hears why instead of finding the socket gone.
+    if let Some(out) = agent.out.clone() {
+        let last = std::mem::take(&mut agent.outbox);
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            for item in last {
+                if out.send(item).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     // Dropping the agent cleans up (as it does when the runtime drops this task).
 }
