@@ -34,7 +34,11 @@
 //! CloudTrail ties every session to the person across role hops. A role whose trust policy does
 //! not allow `sts:SetSourceIdentity` is assumed without it, with one warning.
 
+mod device;
+mod environment;
+mod error;
 mod process;
+mod provider;
 mod sts;
 
 use std::collections::{HashMap, HashSet};
@@ -42,16 +46,18 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-
+use self::device::{CodeFailure, Device};
+pub use self::environment::{Clock, Environment, SystemClock};
+pub use self::error::CredentialError;
 pub use self::process::{format_time, format_unix, unix_now};
-use self::sts::{AssumeRole, Sts, StsFailure};
+pub use self::provider::ResolverProvider;
+use self::sts::{AssumeRole, Sts};
 use crate::aws::AwsClock;
 use crate::keychain::{AccessKeys, Keychain, KeychainError, Secret, SessionCredentials};
-use crate::mfa::{MfaCode, MfaPrompt, MfaRequest, PromptError, Retry};
+use crate::mfa::MfaPrompt;
 use crate::paths::Paths;
-use crate::profile::{Base, Chain, Profile, ProfileError, ProfileKind, Profiles, RoleProfile};
-use crate::settings::{Settings, SettingsError, State};
+use crate::profile::{Base, Chain, Profile, ProfileKind, Profiles, RoleProfile};
+use crate::settings::{Settings, State};
 
 /// Credentials AWS accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,210 +118,6 @@ impl AwsCredentials {
     }
 }
 
-/// Why no credentials could be had. Each says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    /// The profile is missing or broken.
-    #[error(transparent)]
-    Profile(#[from] ProfileError),
-    /// Nothing to start from.
-    #[error(
-        "profile {profile} has no credentials: store its keys in the keychain, or give it a source_profile or credential_process"
-    )]
-    NoCredentials {
-        /// The profile.
-        profile: String,
-    },
-    /// `credential_source = Environment` without keys in the environment.
-    #[error(
-        "profile {profile} takes its source credentials from the environment (credential_source = Environment), but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"
-    )]
-    NoEnvironmentKeys {
-        /// The profile.
-        profile: String,
-    },
-    /// A key id without its secret.
-    #[error(
-        "profile {profile} has aws_access_key_id but no aws_secret_access_key ({place}): add the secret there, or store both in the keychain"
-    )]
-    IncompleteKeys {
-        /// The profile.
-        profile: String,
-        /// File and line of the key id.
-        place: String,
-    },
-    /// Something inside Postern failed (a background task).
-    #[error("Postern failed inside: {0}")]
-    Internal(String),
-    /// No profile chosen and none to fall back on.
-    #[error("no AWS credentials: choose a profile, set AWS_PROFILE, or add a [default] profile")]
-    NothingConfigured,
-    /// A kind of profile Postern cannot use yet.
-    #[error("profile {profile} uses {what}, which Postern cannot sign in with yet: {remedy}")]
-    Unsupported {
-        /// The profile.
-        profile: String,
-        /// What it uses.
-        what: &'static str,
-        /// What to do instead.
-        remedy: &'static str,
-    },
-    /// The keychain.
-    #[error(transparent)]
-    Keychain(#[from] KeychainError),
-    /// Asking for a code.
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    /// AWS kept refusing the codes.
-    #[error(
-        "AWS did not accept the MFA codes for {serial}: check that the device is the one of this IAM user and its clock is right"
-    )]
-    MfaRejected {
-        /// The device.
-        serial: String,
-    },
-    /// Not allowed.
-    #[error("{operation} was denied: {message}")]
-    AccessDenied {
-        /// The STS operation.
-        operation: &'static str,
-        /// AWS's message.
-        message: String,
-    },
-    /// Credentials Postern did not make (the environment's, a credential_process's) have
-    /// expired.
-    #[error(
-        "AWS says the credentials have expired ({message}): get new ones from where they came from (the environment, or the profile's credential_process)"
-    )]
-    Expired {
-        /// AWS's message.
-        message: String,
-    },
-    /// AWS refused a session Postern had cached (expired by AWS's clock, revoked). The resolver
-    /// replaces it once; this is what is left when the replacement was refused too.
-    #[error(
-        "AWS refused a session Postern made and the one that replaced it ({message}): check this machine's clock, or forget Postern's sessions and sign in again"
-    )]
-    SessionRefused {
-        /// The key id of the refused session (not shown).
-        key_id: String,
-        /// AWS's message.
-        message: String,
-    },
-    /// AWS does not know the keys.
-    #[error("AWS does not accept these keys ({message}): check them, or store new ones")]
-    BadKeys {
-        /// AWS's message.
-        message: String,
-    },
-    /// Any other STS error.
-    #[error("{operation} failed: {code}: {message}")]
-    Sts {
-        /// The operation.
-        operation: &'static str,
-        /// The error code.
-        code: String,
-        /// The message.
-        message: String,
-    },
-    /// STS could not be reached.
-    #[error("cannot reach AWS STS: {0}")]
-    Network(String),
-    /// A `credential_process` failed.
-    #[error("credential_process of profile {profile}: {message}")]
-    CredentialProcess {
-        /// The profile.
-        profile: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// Settings or state.
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-}
-
-/// The time, for expiry decisions (tests follow the sandbox's clock).
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Now.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// The AWS variables of the environment that matter here, read once.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Environment {
-    /// `AWS_ACCESS_KEY_ID`.
-    pub access_key_id: Option<String>,
-    /// `AWS_SECRET_ACCESS_KEY`.
-    pub secret_access_key: Option<Secret>,
-    /// `AWS_SESSION_TOKEN`.
-    pub session_token: Option<Secret>,
-    /// `AWS_DEFAULT_PROFILE`, else `AWS_PROFILE` (botocore's order).
-    pub profile: Option<String>,
-    /// `AWS_REGION` (or `AWS_DEFAULT_REGION`).
-    pub region: Option<String>,
-    /// `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
-    /// `AWS_ENDPOINT_URL_STS`, `…_SSM`, `…_EC2`, `…_CLOUDTRAIL`, by service.
-    pub service_endpoints: HashMap<String, String>,
-}
-
-impl fmt::Debug for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Environment")
-            .field("access_key_id", &self.access_key_id)
-            .field("profile", &self.profile)
-            .field("region", &self.region)
-            .field("endpoint_url", &self.endpoint_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Environment {
-    /// Read the process's environment.
-    pub fn from_process() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let service_endpoints = ["STS", "SSM", "EC2", "CLOUDTRAIL", "SSMMESSAGES"]
-            .iter()
-            .filter_map(|s| {
-                var(&format!("AWS_ENDPOINT_URL_{s}")).map(|v| (s.to_ascii_lowercase(), v))
-            })
-            .collect();
-        Self {
-            access_key_id: var("AWS_ACCESS_KEY_ID"),
-            secret_access_key: var("AWS_SECRET_ACCESS_KEY").map(Secret::new),
-            session_token: var("AWS_SESSION_TOKEN")
-                .or_else(|| var("AWS_SECURITY_TOKEN"))
-                .map(Secret::new),
-            // botocore reads AWS_DEFAULT_PROFILE first.
-            profile: var("AWS_DEFAULT_PROFILE").or_else(|| var("AWS_PROFILE")),
-            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
-            endpoint_url: var("AWS_ENDPOINT_URL"),
-            service_endpoints,
-        }
-    }
-
-    fn credentials(&self) -> Option<AwsCredentials> {
-        Some(AwsCredentials {
-            access_key_id: self.access_key_id.clone()?,
-            secret_access_key: self.secret_access_key.clone()?,
-            session_token: self.session_token.clone(),
-            expires: None,
-            arn: None,
-            identity: None,
-        })
-    }
-}
-
 /// Which identity to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {
@@ -349,15 +151,6 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 const CHAINED_ROLE_LIMIT: u32 = 3600;
 /// How many rejected codes before giving up.
 const MFA_ATTEMPTS: u32 = 3;
-
-/// What the resolver holds for one MFA device.
-#[derive(Default)]
-struct Device {
-    /// Held while someone asks for this device's code.
-    asking: Arc<tokio::sync::Mutex<()>>,
-    /// The last code sent (never sent again).
-    last_code: Option<MfaCode>,
-}
 
 /// Turns profiles into credentials; see the module documentation.
 pub struct Resolver {
@@ -998,102 +791,6 @@ impl Resolver {
         })
     }
 
-    /// The MFA session of `keys` (the long-lived keys of profile `owner`) with device
-    /// `serial`: cached, or made with one code asked for on behalf of profile `requested`.
-    async fn mfa_session(
-        &self,
-        sts: &Sts,
-        keys: &AwsCredentials,
-        serial: &str,
-        requested: &str,
-        owner: Option<&str>,
-        trust_cache: bool,
-    ) -> Result<SessionCredentials, CredentialError> {
-        let entry = Keychain::mfa_session_name(&keys.access_key_id, serial);
-        if let Some(session) = self.cached(&entry, trust_cache).await? {
-            return Ok(session);
-        }
-        let asking = self.device(&entry, |d| d.asking.clone());
-        let _in_process = asking.lock().await;
-        if let Some(session) = self.cached(&entry, trust_cache).await? {
-            return Ok(session);
-        }
-        let _across_processes = self.lock_device(&entry, serial).await?;
-        if let Some(session) = self.cached(&entry, trust_cache).await? {
-            return Ok(session);
-        }
-        let user_arn = self.caller_arn(sts, keys, owner).await.ok();
-        let seconds = self.settings.mfa_session_hours * 3600;
-        let session = self
-            .with_code(serial, requested, owner, |code| {
-                let user_arn = user_arn.clone();
-                async move {
-                    sts.session_token(keys, serial, code.expose(), seconds, user_arn)
-                        .await
-                }
-            })
-            .await
-            .map_err(|e| e.into_error("GetSessionToken"))?;
-        self.store(&entry, &session).await?;
-        Ok(session)
-    }
-
-    /// Ask for codes until AWS takes one (a call made by `call` with the code), for profile
-    /// `profile` with the device of profile `owner`.
-    async fn with_code<F, Fut>(
-        &self,
-        serial: &str,
-        profile: &str,
-        owner: Option<&str>,
-        call: F,
-    ) -> Result<SessionCredentials, CodeFailure>
-    where
-        F: Fn(MfaCode) -> Fut,
-        Fut: std::future::Future<Output = Result<SessionCredentials, StsFailure>>,
-    {
-        let mut request = MfaRequest {
-            serial: serial.to_owned(),
-            profile: profile.to_owned(),
-            owner: owner.map(str::to_owned),
-            retry: None,
-        };
-        let mut rejected = 0;
-        let mut asked = 0;
-        loop {
-            asked += 1;
-            if asked > MFA_ATTEMPTS * 3 {
-                return Err(CodeFailure::Rejected(serial.to_owned()));
-            }
-            // Wiped as soon as it is checked; the code itself travels as an MfaCode (wiped when
-            // dropped) to the STS call, where the SDK copies it into its request.
-            let typed = crate::sensitive::Secret::new(self.prompt.ask(&request).await?);
-            let code = match MfaCode::parse(typed.expose_str()) {
-                Ok(code) => code,
-                Err(_) => {
-                    request.retry = Some(Retry::Malformed);
-                    continue;
-                }
-            };
-            let used = self.device(serial, |d| d.last_code.as_ref() == Some(&code));
-            if used {
-                request.retry = Some(Retry::AlreadyUsed);
-                continue;
-            }
-            self.device(serial, |d| d.last_code = Some(code.clone()));
-            match call(code).await {
-                Ok(session) => return Ok(session),
-                Err(failure) if failure.is_mfa_rejection() => {
-                    rejected += 1;
-                    if rejected >= MFA_ATTEMPTS {
-                        return Err(CodeFailure::Rejected(serial.to_owned()));
-                    }
-                    request.retry = Some(Retry::Rejected);
-                }
-                Err(failure) => return Err(CodeFailure::Sts(failure)),
-            }
-        }
-    }
-
     /// Read a cached session that is still fresh (none when the cache is not to be trusted;
     /// an entry in another format is a miss, to be overwritten).
     async fn cached(
@@ -1132,57 +829,6 @@ impl Resolver {
                 entry: String::new(),
                 detail: e.to_string(),
             })?
-    }
-
-    /// Do something with the resolver's record of a device (or any keyed lock).
-    fn device<R>(&self, key: &str, f: impl FnOnce(&mut Device) -> R) -> R {
-        let mut devices = self
-            .devices
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(devices.entry(key.to_owned()).or_default())
-    }
-
-    /// The lock file of a device, held until dropped (blocking calls run off the runtime).
-    async fn lock_device(
-        &self,
-        entry: &str,
-        serial: &str,
-    ) -> Result<std::fs::File, CredentialError> {
-        let path = self
-            .paths
-            .lock_file(&entry.replace('/', "-"))
-            .map_err(SettingsError::from)?;
-        let try_path = path.clone();
-        let file =
-            tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, bool)> {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&try_path)?;
-                let free = file.try_lock().is_ok();
-                Ok((file, free))
-            })
-            .await
-            .map_err(|e| CredentialError::Internal(e.to_string()))?;
-        let io = |source| {
-            CredentialError::Settings(SettingsError::Io {
-                path: path.clone(),
-                source,
-            })
-        };
-        let (file, free) = file.map_err(io)?;
-        if free {
-            return Ok(file);
-        }
-        self.prompt.notice(&format!(
-            "Waiting for the MFA code another Postern is asking for ({serial})…"
-        ));
-        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .map_err(|e| CredentialError::Internal(e.to_string()))?
-            .map_err(io)
     }
 
     /// The ARN of the IAM identity behind long-lived `keys` of `profile` (cached in the state
@@ -1395,29 +1041,6 @@ struct Hop<'a> {
     owner: Option<&'a str>,
 }
 
-/// Why asking for and using a code failed.
-enum CodeFailure {
-    Rejected(String),
-    Prompt(PromptError),
-    Sts(StsFailure),
-}
-
-impl From<PromptError> for CodeFailure {
-    fn from(e: PromptError) -> Self {
-        CodeFailure::Prompt(e)
-    }
-}
-
-impl CodeFailure {
-    fn into_error(self, operation: &'static str) -> CredentialError {
-        match self {
-            CodeFailure::Rejected(serial) => CredentialError::MfaRejected { serial },
-            CodeFailure::Prompt(e) => CredentialError::Prompt(e),
-            CodeFailure::Sts(e) => e.into_error(operation),
-        }
-    }
-}
-
 fn unix(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -1440,44 +1063,6 @@ fn sanitize_session_name(name: &str) -> String {
         out.push('-');
     }
     out
-}
-
-/// An AWS SDK credentials provider over the resolver: every client Postern makes (SSM, EC2,
-/// CloudTrail) gets its credentials here and is refreshed through it.
-#[derive(Clone, Debug)]
-pub struct ResolverProvider {
-    resolver: Arc<Resolver>,
-    selection: Selection,
-}
-
-impl ResolverProvider {
-    /// Credentials of `selection` from `resolver`.
-    pub fn new(resolver: Arc<Resolver>, selection: Selection) -> Self {
-        Self {
-            resolver,
-            selection,
-        }
-    }
-
-    /// As the SDK's shared provider.
-    pub fn shared(self) -> SharedCredentialsProvider {
-        SharedCredentialsProvider::new(self)
-    }
-}
-
-impl ProvideCredentials for ResolverProvider {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::new(async move {
-            self.resolver
-                .credentials(&self.selection)
-                .await
-                .map(|r| r.credentials.to_sdk())
-                .map_err(aws_credential_types::provider::error::CredentialsError::provider_error)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,10 @@
 
 pub mod faults;
 pub mod home;
+mod local;
 pub mod mux;
 pub mod pacer;
+mod plan;
 pub mod reliable;
 pub mod session;
 

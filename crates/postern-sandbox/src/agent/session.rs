@@ -1,22 +1,26 @@
 //! One session's agent task: the shell, command or port plumbing behind a data channel, and the
 //! agent's half of the protocol (handshake, acknowledgements, retransmission, channel_closed).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{Read as _, Write as _};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use postern_ssm::frame::{MessageType, PayloadType};
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::home::SessionHome;
+use super::local::{
+    CommandGroup, Local, MAX_HELD_INPUT, MAX_UNWRITTEN, PtyHandles, TcpTag, TcpWriter, spawn_pty,
+    spawn_tcp,
+};
 use super::mux::{self, MuxFrame, MuxReader};
 use super::pacer::{self, Pacer};
+use super::plan::{Plan, PortMode, agent_port_mode, plan_for};
 use super::reliable::Reliable;
 use super::{Attachment, Outbound};
 use crate::shared::Shared;
@@ -34,149 +38,12 @@ pub fn attach_point(shared: &Arc<Shared>, session_id: &str) -> mpsc::Sender<Atta
     tx
 }
 
-/// What the session runs.
-#[derive(Clone, Debug)]
-enum Plan {
-    /// `Standard_Stream` or `InteractiveCommands`: a PTY, no handshake.
-    Shell { command: Option<String> },
-    /// `NonInteractiveCommands`: a command with pipes, after a handshake.
-    Command { command: String, separate: bool },
-    /// `Port`: TCP to 127.0.0.1.
-    Port {
-        port: u16,
-        properties: BTreeMap<String, String>,
-    },
-}
-
-impl Plan {
-    fn session_type(&self) -> &'static str {
-        match self {
-            Self::Shell { command: None } => "Standard_Stream",
-            Self::Shell { command: Some(_) } => "InteractiveCommands",
-            Self::Command { .. } => "NonInteractiveCommands",
-            Self::Port { .. } => "Port",
-        }
-    }
-}
-
-fn first(parameters: &BTreeMap<String, Vec<String>>, name: &str) -> Option<String> {
-    parameters.get(name).and_then(|v| v.first()).cloned()
-}
-
-fn plan_for(document: &str, parameters: &BTreeMap<String, Vec<String>>) -> Plan {
-    let port = |default: u16| {
-        first(parameters, "portNumber")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default)
-    };
-    match document {
-        "AWS-StartInteractiveCommand" => Plan::Shell {
-            command: first(parameters, "command"),
-        },
-        "AWS-StartNonInteractiveCommand" => Plan::Command {
-            command: first(parameters, "command").unwrap_or_default(),
-            separate: first(parameters, "separateOutputStream").is_some_and(|v| v == "true"),
-        },
-        "AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost" => {
-            let mut properties = BTreeMap::new();
-            properties.insert("portNumber".to_owned(), port(80).to_string());
-            properties.insert(
-                "localPortNumber".to_owned(),
-                first(parameters, "localPortNumber").unwrap_or_else(|| "0".into()),
-            );
-            properties.insert("type".to_owned(), "LocalPortForwarding".to_owned());
-            if let Some(host) = first(parameters, "host") {
-                properties.insert("host".to_owned(), host);
-            }
-            Plan::Port {
-                port: port(80),
-                properties,
-            }
-        }
-        "AWS-StartSSHSession" => {
-            let mut properties = BTreeMap::new();
-            properties.insert("portNumber".to_owned(), port(22).to_string());
-            Plan::Port {
-                port: port(22),
-                properties,
-            }
-        }
-        _ => Plan::Shell { command: None },
-    }
-}
-
-/// Dotted numeric version comparison, the agent's own (any parse failure compares as less).
-/// How the agent carries a port session (spec §8): a raw stream unless it is local port
-/// forwarding; smux when both the client (1.1.70) and the agent (3.0.222.0) know it, with smux
-/// keepalives unless both are new enough to drop them (client 1.2.332.0, agent 3.1.1575.0) or the
-/// agent is the one release that never sends them; otherwise one connection at a time.
-fn agent_port_mode(forwarding: bool, client_version: &str, agent_version: &str) -> PortMode {
-    if !forwarding {
-        return PortMode::Stream;
-    }
-    if !(version_at_least(client_version, "1.1.70") && version_at_least(agent_version, "3.0.222.0"))
-    {
-        return PortMode::Basic;
-    }
-    let new_pair = version_at_least(client_version, "1.2.332.0")
-        && version_at_least(agent_version, "3.1.1575.0");
-    PortMode::Mux {
-        keepalive: !new_pair && agent_version.trim() != "3.1.1446.0",
-    }
-}
-
-fn version_at_least(version: &str, floor: &str) -> bool {
-    let parse =
-        |v: &str| -> Option<Vec<u64>> { v.split('.').map(|c| c.trim().parse().ok()).collect() };
-    match (parse(version), parse(floor)) {
-        (Some(a), Some(b)) => {
-            let len = a.len().max(b.len());
-            let pad = |v: &Vec<u64>, i: usize| v.get(i).copied().unwrap_or(0);
-            (0..len)
-                .map(|i| pad(&a, i).cmp(&pad(&b, i)))
-                .find(|o| o.is_ne())
-                .is_none_or(|o| o.is_gt())
-        }
-        _ => false,
-    }
-}
-
-/// What the plumbing reports to the agent task.
-#[derive(Debug)]
-enum Local {
-    /// Bytes from the shell or the command's stdout.
-    Output(Vec<u8>),
-    /// Bytes from the single TCP connection of that generation (basic or stream mode).
-    TcpData(u64, Vec<u8>),
-    /// The command's stderr.
-    StdErr(Vec<u8>),
-    /// The shell or command exited.
-    Exited(i32),
-    /// The single TCP connection of that generation ended.
-    TcpClosed(u64),
-    /// A mux stream's TCP connection was made (or not).
-    StreamDialed(u32, Result<TcpWriter, String>),
-    /// Bytes from a mux stream's TCP connection.
-    StreamData(u32, Vec<u8>),
-    /// A mux stream's TCP connection ended.
-    StreamEnded(u32),
-    /// The single TCP connection of that generation was made (or not).
-    Dialed(u64, Result<TcpWriter, String>),
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Handshake {
     NotNeeded,
     NotSent,
     Awaiting(Instant),
     Done,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PortMode {
-    Stream,
-    Basic,
-    Mux { keepalive: bool },
 }
 
 struct Agent {
@@ -224,19 +91,6 @@ struct Agent {
     started: bool,
     last_report: Instant,
     next_resend_check: Instant,
-}
-
-struct PtyHandles {
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    input: std::sync::mpsc::Sender<Vec<u8>>,
-    /// Set when the session is over: the shell's watcher then hangs up on it.
-    over: Arc<AtomicBool>,
-}
-
-impl Drop for PtyHandles {
-    fn drop(&mut self) {
-        self.over.store(true, Ordering::Release);
-    }
 }
 
 fn wall_ms() -> u64 {
@@ -1180,250 +1034,6 @@ fn short_channel_closed(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Which connection a TCP pump reports for.
-#[derive(Clone, Copy, Debug)]
-enum TcpTag {
-    /// A smux stream.
-    Stream(u32),
-    /// The single connection of basic or stream mode, by generation.
-    Single(u64),
-}
-
-/// The way to one TCP connection of a port session. What is sent here is written in the
-/// background and counted in the session's `unwritten` bytes until it is: the real agent writes
-/// to the connection before it handles the next message, so a slow server holds the client
-/// back; this agent stops taking the client's frames while too much is unwritten.
-#[derive(Clone, Debug)]
-struct TcpWriter {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
-    unwritten: Arc<AtomicUsize>,
-}
-
-impl TcpWriter {
-    fn send(&self, bytes: Vec<u8>) {
-        let n = bytes.len();
-        self.unwritten.fetch_add(n, Ordering::AcqRel);
-        if self.tx.send(bytes).is_err() {
-            self.unwritten.fetch_sub(n, Ordering::AcqRel);
-        }
-    }
-}
-
-/// Bytes for a session's TCP connections not yet written before the agent stops taking frames.
-const MAX_UNWRITTEN: usize = 4 * 1024 * 1024;
-/// Client data frames held while TCP catches up (more than any client window; beyond, they
-/// are dropped unacknowledged and sent again).
-const MAX_HELD_INPUT: usize = 4096;
-
-fn spawn_tcp(
-    socket: TcpStream,
-    tx: mpsc::Sender<Local>,
-    tag: TcpTag,
-    unwritten: Arc<AtomicUsize>,
-) -> TcpWriter {
-    let (mut reader, mut writer) = socket.into_split();
-    let (write_tx, mut write_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let written = unwritten.clone();
-    tokio::spawn(async move {
-        while let Some(bytes) = write_rx.recv().await {
-            let result = writer.write_all(&bytes).await;
-            written.fetch_sub(bytes.len(), Ordering::AcqRel);
-            if result.is_err() {
-                write_rx.close();
-                while let Ok(bytes) = write_rx.try_recv() {
-                    written.fetch_sub(bytes.len(), Ordering::AcqRel);
-                }
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let local = match tag {
-                        TcpTag::Stream(id) => Local::StreamData(id, buf[..n].to_vec()),
-                        TcpTag::Single(generation) => Local::TcpData(generation, buf[..n].to_vec()),
-                    };
-                    if tx.send(local).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = tx
-            .send(match tag {
-                TcpTag::Stream(id) => Local::StreamEnded(id),
-                TcpTag::Single(generation) => Local::TcpClosed(generation),
-            })
-            .await;
-    });
-    TcpWriter {
-        tx: write_tx,
-        unwritten,
-    }
-}
-
-/// A command's process group and folder: dropping it kills what is left of the group, then
-/// removes the folder (the session is over however this is dropped).
-struct CommandGroup {
-    leader: Option<u32>,
-    /// Dropped after [`Drop::drop`] has killed the group.
-    _home: Arc<SessionHome>,
-}
-
-impl Drop for CommandGroup {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(leader) = self.leader.and_then(|pid| i32::try_from(pid).ok()) {
-            use nix::sys::signal::{Signal, killpg};
-            let _ = killpg(nix::unistd::Pid::from_raw(leader), Signal::SIGKILL);
-        }
-    }
-}
-
-/// How often a shell's watcher looks whether the shell exited or the session is over.
-const PTY_WATCH_INTERVAL: Duration = Duration::from_millis(20);
-
-fn spawn_pty(
-    home: Arc<SessionHome>,
-    command: Option<&str>,
-    tx: mpsc::Sender<Local>,
-) -> Result<PtyHandles, String> {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 80,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .map_err(|e| e.to_string())?;
-    let mut builder = CommandBuilder::new("bash");
-    match command {
-        Some(command) => builder.args(["--noprofile", "--norc", "-c", command]),
-        None => builder.args(["--noprofile", "--norc", "-i"]),
-    }
-    builder.cwd(home.path());
-    builder.env("HOME", home.path());
-    builder.env("TERM", "xterm-256color");
-    builder.env("PS1", "sandbox$ ");
-    builder.env("LANG", "C.UTF-8");
-    let mut child = pair
-        .slave
-        .spawn_command(builder)
-        .map_err(|e| e.to_string())?;
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().map_err(|e| e.to_string())?;
-    let mut writer = pair.master.take_writer().map_err(|e| e.to_string())?;
-    let (input_tx, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        while let Ok(bytes) = input_rx.recv() {
-            if writer
-                .write_all(&bytes)
-                .and_then(|()| writer.flush())
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
-    let output_tx = tx.clone();
-    let output = std::thread::spawn(move || {
-        let mut buf = [0u8; 1024];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if output_tx
-                        .blocking_send(Local::Output(buf[..n].to_vec()))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let over = Arc::new(AtomicBool::new(false));
-    let session_over = over.clone();
-    let leader = child.process_id();
-    std::thread::spawn(move || {
-        let code = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status.exit_code() as i32,
-                Ok(None) => {}
-                Err(_) => break -1,
-            }
-            if session_over.load(Ordering::Acquire) {
-                // Hang up on the shell as a closed terminal does (SIGHUP, then SIGKILL if it is
-                // still there a moment later), and wait for it to be gone.
-                let _ = child.kill();
-                break child.wait().map_or(-1, |s| s.exit_code() as i32);
-            }
-            std::thread::sleep(PTY_WATCH_INTERVAL);
-        };
-        // The jobs the shell started go with it, even those that ignore hang-ups.
-        if let Some(leader) = leader {
-            kill_session(leader);
-        }
-        drop(home);
-        // Everything the shell wrote reaches the agent before its exit does.
-        let _ = output.join();
-        let _ = tx.blocking_send(Local::Exited(code));
-    });
-    Ok(PtyHandles {
-        master: pair.master,
-        input: input_tx,
-        over,
-    })
-}
-
-/// Kill every process left in the terminal session whose leader was `leader` (the shell): the
-/// jobs it started, found through `/proc` (a session id is not reused while it has members).
-#[cfg(target_os = "linux")]
-fn kill_session(leader: u32) {
-    use nix::sys::signal::{Signal, kill};
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp session …`; comm may hold spaces and parentheses.
-        let session = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
-            .and_then(|s| s.parse::<u32>().ok());
-        if session == Some(leader) {
-            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// Elsewhere the shell's process group stands for its session.
-#[cfg(all(unix, not(target_os = "linux")))]
-fn kill_session(leader: u32) {
-    use nix::sys::signal::{Signal, killpg};
-    if let Ok(leader) = i32::try_from(leader) {
-        let _ = killpg(nix::unistd::Pid::from_raw(leader), Signal::SIGKILL);
-    }
-}
-
-#[cfg(not(unix))]
-fn kill_session(_leader: u32) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1436,39 +1046,5 @@ mod tests {
         assert_eq!(incomplete_utf8_tail(&"☃".as_bytes()[..2]), 2);
         assert_eq!(incomplete_utf8_tail(&"🦀".as_bytes()[..3]), 3);
         assert_eq!(incomplete_utf8_tail("🦀".as_bytes()), 0);
-    }
-
-    #[test]
-    fn the_port_mode_follows_both_versions() {
-        let mux = |keepalive| PortMode::Mux { keepalive };
-        let cases = [
-            // (forwarding, client, agent, mode)
-            (false, "1.2.694.0", "3.3.1611.0", PortMode::Stream),
-            (true, "1.1.61.0", "3.3.1611.0", PortMode::Basic),
-            (true, "", "3.3.1611.0", PortMode::Basic),
-            (true, "1.2.694.0", "3.0.100.0", PortMode::Basic),
-            (true, "1.1.70", "3.0.222.0", mux(true)),
-            (true, "1.2.0.0", "3.3.1611.0", mux(true)),
-            (true, "1.2.694.0", "3.1.1476.0", mux(true)),
-            (true, "1.2.694.0", "3.1.1446.0", mux(false)),
-            (true, "1.2.694.0", "3.1.1575.0", mux(false)),
-            (true, "1.2.332.0", "3.3.1611.0", mux(false)),
-        ];
-        for (forwarding, client, agent, mode) in cases {
-            assert_eq!(
-                agent_port_mode(forwarding, client, agent),
-                mode,
-                "client {client:?}, agent {agent:?}, forwarding {forwarding}"
-            );
-        }
-    }
-
-    #[test]
-    fn agent_versions_compare() {
-        assert!(version_at_least("3.0.222.0", "3.0.222.0"));
-        assert!(version_at_least("3.3.1611.0", "3.1.1575.0"));
-        assert!(!version_at_least("3.0.100.0", "3.0.222.0"));
-        assert!(!version_at_least("", "1.1.70"));
-        assert!(version_at_least("1.2.694.0", "1.1.70"));
     }
 }
