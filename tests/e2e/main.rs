@@ -11,6 +11,7 @@ mod independent;
 mod interrupt;
 mod inventory;
 mod readme;
+mod registry;
 mod sandbox;
 mod session;
 mod session_homes;

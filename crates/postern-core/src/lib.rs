@@ -34,6 +34,7 @@ pub mod paths;
 pub mod postern;
 pub mod profile;
 pub mod reach;
+pub mod registry;
 pub mod remedy;
 pub mod sensitive;
 pub mod session;

@@ -4,15 +4,18 @@
 //!
 //! Inventory and history run on the resolver ([`crate::inventory::listing`],
 //! [`crate::history::gather`]); sessions and tunnels on the clients it makes
-//! ([`crate::aws::AwsAccess`]).
+//! ([`crate::aws::AwsAccess`]), and live in its [`Registry`] once open.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::credentials::{Environment, Resolver};
 use crate::keychain::Keychain;
 use crate::mfa::MfaPrompt;
 use crate::paths::{Paths, PathsError};
 use crate::profile::{ConfigFiles, Profiles};
+use crate::registry::Registry;
 use crate::settings::{Settings, SettingsError};
 
 /// Where Postern reads from: its own folder, the AWS config files and the environment.
@@ -78,11 +81,38 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// The files whose change calls for a reload.
+    fn watched(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.files.config.clone(),
+            self.files.credentials.clone(),
+            self.paths.settings_file(),
+        ];
+        files.extend(self.paths.policy_file());
+        files
+    }
+
+    /// What the watched files look like now: each one's modification time and length (a
+    /// missing file is its own state).
+    fn fingerprint(&self) -> Vec<Option<(SystemTime, u64)>> {
+        self.watched()
+            .iter()
+            .map(|path| {
+                let meta = std::fs::metadata(path).ok()?;
+                Some((meta.modified().ok()?, meta.len()))
+            })
+            .collect()
+    }
+}
+
 /// Postern, assembled: what a front end holds for its life.
 pub struct Postern {
     setup: Setup,
     prompt: Arc<dyn MfaPrompt>,
     resolver: Arc<Resolver>,
+    seen: Vec<Option<(SystemTime, u64)>>,
+    registry: Registry,
 }
 
 impl Postern {
@@ -93,11 +123,14 @@ impl Postern {
 
     /// Postern over `setup`.
     pub fn at(setup: Setup, prompt: Arc<dyn MfaPrompt>) -> Result<Self, LoadError> {
+        let seen = setup.fingerprint();
         let resolver = Arc::new(setup.resolver(prompt.clone())?);
         Ok(Self {
             setup,
             prompt,
             resolver,
+            seen,
+            registry: Registry::new(),
         })
     }
 
@@ -111,10 +144,29 @@ impl Postern {
         &self.setup
     }
 
+    /// The live sessions and tunnels (they outlive reloads).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Reload if the AWS files, `settings.toml` or the policy changed since they were last
+    /// read; whether it did. A front end calls this when its window gains focus, or on a timer.
+    pub fn reload_if_changed(&mut self) -> Result<bool, LoadError> {
+        let now = self.setup.fingerprint();
+        if now == self.seen {
+            return Ok(false);
+        }
+        // Seen even when the new files do not load: the error is said once, not on every call.
+        self.seen = now;
+        self.reload()?;
+        Ok(true)
+    }
+
     /// Read the profiles and settings again (their files changed). What already runs keeps the
     /// resolver it started with; what starts from now on gets the new one. On an error the old
     /// one stays.
     pub fn reload(&mut self) -> Result<(), LoadError> {
+        self.seen = self.setup.fingerprint();
         self.resolver = Arc::new(self.setup.resolver(self.prompt.clone())?);
         Ok(())
     }
@@ -139,16 +191,26 @@ mod tests {
         std::fs::write(&setup.files.config, "[profile a]\nregion = eu-west-1\n").expect("config");
         let mut postern = Postern::at(setup, Arc::new(crate::mfa::NoPrompt)).expect("loads");
         assert!(postern.resolver().profiles().get("a").is_some());
+        assert!(!postern.reload_if_changed().expect("nothing to read"));
         std::fs::write(
             &postern.setup().files.config,
             "[profile a]\n[profile b]\nregion = us-east-1\n",
         )
         .expect("config");
+        assert!(
+            postern.reload_if_changed().expect("reloads"),
+            "a longer file is a change"
+        );
+        assert!(postern.resolver().profiles().get("b").is_some());
         postern.reload().expect("reloads");
         assert!(postern.resolver().profiles().get("b").is_some());
         std::fs::create_dir_all(dir.join("postern")).expect("home");
         std::fs::write(dir.join("postern").join("settings.toml"), "[nonsense\n").expect("settings");
-        assert!(postern.reload().is_err());
+        assert!(postern.reload_if_changed().is_err());
+        assert!(
+            !postern.reload_if_changed().expect("said once"),
+            "a broken file is reported once, not on every call"
+        );
         assert!(
             postern.resolver().profiles().get("b").is_some(),
             "the old one stays"
