@@ -344,3 +344,79 @@ async fn a_signal_stops_serve_and_removes_its_sessions_folders() {
         crate::session_homes::gone(&folder, std::time::Duration::from_secs(5)).await;
     }
 }
+
+/// How the desktop app runs its sandbox: one JSON start line, no admin API, and the sandbox
+/// ends when the app's end of its standard input closes (the app quit, or crashed).
+#[tokio::test]
+async fn serve_for_a_program_prints_json_has_no_admin_api_and_ends_with_its_stdin() {
+    let mut child = Command::new(workspace_binary("postern-sandbox"))
+        .args(["serve", "--json", "--exit-with-stdin", "--no-admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start postern-sandbox serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a start line");
+    let start: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    let endpoint = start["endpoint"].as_str().expect("endpoint").to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let demo = &start["demo"];
+    for key in [
+        "access_key_id",
+        "secret_access_key",
+        "region",
+        "mfa_serial",
+        "mfa_secret",
+        "role_arn",
+    ] {
+        assert!(
+            demo[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} in {demo}"
+        );
+    }
+    // The admin API (faults, the clock, the current MFA code) is not there.
+    let (status, _) = admin_get(&endpoint, "/_sandbox/mfa/demo/code");
+    assert_eq!(status, 404);
+    // AWS is: the demo keys and a code from the seed work.
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(
+            demo["region"].as_str().unwrap_or_default().to_owned(),
+        ))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new(
+            demo["access_key_id"].as_str().unwrap_or_default(),
+            demo["secret_access_key"].as_str().unwrap_or_default(),
+            None,
+            None,
+            "serve",
+        ))
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .build();
+    let session = aws_sdk_sts::Client::from_conf(config)
+        .get_session_token()
+        .serial_number(demo["mfa_serial"].as_str().unwrap_or_default())
+        .token_code(oathtool(demo["mfa_secret"].as_str().unwrap_or_default()))
+        .send()
+        .await
+        .expect("a code from the seed is accepted");
+    assert!(session.credentials().is_some());
+    // The app lets go of its stdin: the sandbox stops, cleanly.
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving 15 s after its stdin closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

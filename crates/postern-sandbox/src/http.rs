@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
@@ -77,6 +77,9 @@ async fn handle(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     if uri.path().starts_with("/_sandbox/") {
+        if !shared.admin() {
+            return (StatusCode::NOT_FOUND, "the admin API is off").into_response();
+        }
         return crate::admin::handle(&shared, &method, uri.path(), body).await;
     }
     shared.world().requests += 1;

@@ -62,9 +62,17 @@ pub struct Builder {
     clock: Option<Clock>,
     homes: Option<std::path::PathBuf>,
     idle_timeout: Option<std::time::Duration>,
+    admin: bool,
 }
 
 impl Builder {
+    /// Serve the admin API under `/_sandbox/` (the default) or not: off, those paths answer
+    /// 404 like any unknown path (the desktop app runs its sandbox so).
+    pub fn admin(mut self, on: bool) -> Self {
+        self.admin = on;
+        self
+    }
+
     /// Listen on `port` of 127.0.0.1 (0, the default, lets the system pick).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -103,6 +111,7 @@ impl Builder {
         }
         let homes = self.homes.unwrap_or_else(std::env::temp_dir);
         let shared = shared::Shared::with_homes(world, homes);
+        shared.set_admin(self.admin);
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
         // Nagle off, as AWS's endpoints answer: small data-channel frames go out at once.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -152,6 +161,7 @@ impl Sandbox {
             clock: None,
             homes: None,
             idle_timeout: None,
+            admin: true,
         }
     }
 

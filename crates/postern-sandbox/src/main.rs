@@ -40,6 +40,17 @@ enum Command {
         /// Serve in the background: print the export lines once ready, then return.
         #[arg(long)]
         background: bool,
+        /// Print one JSON line instead of the export lines, for a program that starts the
+        /// sandbox: {"endpoint": …, "demo": {"access_key_id", "secret_access_key", "region",
+        /// "mfa_serial", "mfa_secret", "role_arn"}} (demo is null when the scenario has none).
+        #[arg(long, conflicts_with = "background")]
+        json: bool,
+        /// Stop when standard input closes (the program that started it exited or let go).
+        #[arg(long, conflicts_with = "background")]
+        exit_with_stdin: bool,
+        /// Do not serve the admin API under /_sandbox/ (faults, clock, MFA codes).
+        #[arg(long)]
+        no_admin: bool,
     },
     /// Print a scenario: the default world with a generated fleet of any size.
     ///
@@ -105,12 +116,24 @@ async fn run() -> anyhow::Result<()> {
             scenario,
             port,
             background: true,
-        } => serve_in_background(scenario, port),
+            no_admin,
+            ..
+        } => serve_in_background(scenario, port, no_admin),
         Command::Serve {
             scenario,
             port,
             background: false,
-        } => serve(scenario, port).await,
+            json,
+            exit_with_stdin,
+            no_admin,
+        } => {
+            let how = Serving {
+                json,
+                exit_with_stdin,
+                admin: !no_admin,
+            };
+            serve(scenario, port, how).await
+        }
         Command::Generate {
             instances,
             seed,
@@ -131,7 +154,42 @@ async fn run() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
+/// How `serve` runs in the foreground.
+#[derive(Clone, Copy, Debug)]
+struct Serving {
+    json: bool,
+    exit_with_stdin: bool,
+    admin: bool,
+}
+
+/// The `--json` start line.
+fn start_line(endpoint: &str, demo: Option<&postern_sandbox::DemoIdentity>) -> String {
+    let demo = demo.map(|demo| {
+        serde_json::json!({
+            "access_key_id": demo.access_key_id,
+            "secret_access_key": demo.secret_access_key,
+            "region": demo.region,
+            "mfa_serial": demo.mfa_serial,
+            "mfa_secret": demo.mfa_secret,
+            "role_arn": demo.role_arn,
+        })
+    });
+    serde_json::json!({ "endpoint": endpoint, "demo": demo }).to_string()
+}
+
+/// Wait until standard input ends (EOF or an error), reading and dropping what comes.
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt as _;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+async fn serve(scenario: Option<PathBuf>, port: u16, how: Serving) -> anyhow::Result<()> {
     let scenario = match &scenario {
         Some(path) => {
             Scenario::from_file(path).with_context(|| format!("loading {}", path.display()))?
@@ -140,6 +198,7 @@ async fn serve(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
     };
     let sandbox = Sandbox::builder(scenario)
         .port(port)
+        .admin(how.admin)
         .start()
         .await
         .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
@@ -156,14 +215,26 @@ async fn serve(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
         ]);
     }
     let mut out = String::new();
-    for (name, value) in lines {
-        out.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+    if how.json {
+        out = start_line(&sandbox.endpoint(), sandbox.demo().as_ref());
+        out.push('\n');
+    } else {
+        for (name, value) in lines {
+            out.push_str(&format!("export {name}={}\n", shell_quote(&value)));
+        }
+        out.push_str("ready\n");
     }
-    out.push_str("ready\n");
     print!("{out}");
     use std::io::Write as _;
     std::io::stdout().flush().context("writing to stdout")?;
-    let signal = stop_signal().await?;
+    let signal = if how.exit_with_stdin {
+        tokio::select! {
+            signal = stop_signal() => signal?,
+            () = stdin_closed() => "the end of standard input",
+        }
+    } else {
+        stop_signal().await?
+    };
     tracing::info!(signal, "stopping");
     // Every session ends, its processes are hung up on, its folder removed.
     if !sandbox.stop(std::time::Duration::from_secs(5)).await {
@@ -204,12 +275,15 @@ async fn stop_signal() -> anyhow::Result<&'static str> {
 /// pipes to this process, never this process's own, so `$(…)` (even with `2>&1`) ends when
 /// this process does; what the child says on stderr until it is ready (why it could not start)
 /// is passed on, later logs are dropped (the foreground `serve` shows them).
-fn serve_in_background(scenario: Option<PathBuf>, port: u16) -> anyhow::Result<()> {
+fn serve_in_background(scenario: Option<PathBuf>, port: u16, no_admin: bool) -> anyhow::Result<()> {
     use std::io::{BufRead as _, Write as _};
     use std::process::{Command, Stdio};
     let program = std::env::current_exe().context("finding the postern-sandbox program")?;
     let mut command = Command::new(program);
     command.arg("serve").arg("--port").arg(port.to_string());
+    if no_admin {
+        command.arg("--no-admin");
+    }
     if let Some(scenario) = scenario {
         command.arg("--scenario").arg(scenario);
     }

@@ -13,6 +13,7 @@ pub struct Shared {
     agents: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::agent::Attachment>>>,
     homes: crate::agent::home::Homes,
     stopping: tokio::sync::watch::Sender<bool>,
+    admin: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -28,7 +29,18 @@ impl Shared {
             agents: Mutex::new(HashMap::new()),
             homes: crate::agent::home::Homes::new(homes),
             stopping: tokio::sync::watch::Sender::new(false),
+            admin: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Whether the admin API under `/_sandbox/` is served.
+    pub fn admin(&self) -> bool {
+        self.admin.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Serve the admin API or not.
+    pub fn set_admin(&self, on: bool) {
+        self.admin.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The sessions' folders.
