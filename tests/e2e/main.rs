@@ -13,6 +13,7 @@ mod inventory;
 mod readme;
 mod registry;
 mod sandbox;
+mod sandbox_mode;
 mod session;
 mod session_homes;
 mod tunnel;

@@ -585,6 +585,7 @@ pub fn demo_resolver(
             endpoint_url: Some(sandbox.endpoint()),
             ..Environment::default()
         },
+        secrets: postern_core::Secrets::Os,
     };
     setup.resolver(prompt).expect("the demo setup loads")
 }

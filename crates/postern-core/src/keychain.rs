@@ -251,8 +251,9 @@ impl SecretStore for OsStore {
     }
 }
 
-/// Secrets in memory, for unit tests of the logic above the keychain. Not a keychain: nothing
-/// is claimed about keychain behaviour from it.
+/// Secrets in memory: sandbox mode's store (nothing of the sandbox may reach the user's
+/// keychain), and unit tests' of the logic above the keychain (nothing is claimed about keychain
+/// behaviour from it).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: std::sync::Mutex<std::collections::HashMap<String, Secret>>,

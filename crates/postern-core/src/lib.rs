@@ -19,7 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub use postern::{LoadError, Postern, Setup};
+pub use postern::{LoadError, Postern, Secrets, Setup};
 pub use postern_ssm;
 
 pub mod aws;
@@ -36,6 +36,7 @@ pub mod profile;
 pub mod reach;
 pub mod registry;
 pub mod remedy;
+pub mod sandbox_mode;
 pub mod sensitive;
 pub mod session;
 pub mod settings;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::credentials::{Environment, Resolver};
-use crate::keychain::Keychain;
+use crate::keychain::{Keychain, SecretStore};
 use crate::mfa::MfaPrompt;
 use crate::paths::{Paths, PathsError};
 use crate::profile::{ConfigFiles, Profiles};
@@ -27,6 +27,26 @@ pub struct Setup {
     pub files: ConfigFiles,
     /// The AWS variables of the environment.
     pub environment: Environment,
+    /// Where secrets are kept.
+    pub secrets: Secrets,
+}
+
+/// Where Postern keeps keys and sessions.
+#[derive(Clone)]
+pub enum Secrets {
+    /// The OS keychain (Secret Service, Keychain Services, Credential Manager).
+    Os,
+    /// Another store: memory, in sandbox mode, where nothing may reach the user's keychain.
+    Store(Arc<dyn SecretStore>),
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Os => "Secrets::Os",
+            Self::Store(_) => "Secrets::Store",
+        })
+    }
 }
 
 /// Why Postern could not start.
@@ -48,6 +68,9 @@ pub enum LoadError {
     /// Postern's settings (or the organisation's policy) could not be read.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// Sandbox mode could not be set up.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox_mode::SandboxError),
 }
 
 impl Setup {
@@ -58,6 +81,7 @@ impl Setup {
             paths: Paths::from_env()?,
             files: ConfigFiles::from_env(),
             environment: Environment::from_process(),
+            secrets: Secrets::Os,
         })
     }
 
@@ -70,9 +94,13 @@ impl Setup {
             source,
         })?;
         let settings = Settings::load(&self.paths)?;
+        let keychain = match &self.secrets {
+            Secrets::Os => Keychain::os(&self.paths),
+            Secrets::Store(store) => Keychain::with_store(store.clone(), &self.paths),
+        };
         Ok(Resolver::new(
             profiles,
-            Keychain::os(&self.paths),
+            keychain,
             self.paths.clone(),
             settings,
             self.environment.clone(),
@@ -187,6 +215,7 @@ mod tests {
                 credentials: dir.join("credentials"),
             },
             environment: Environment::default(),
+            secrets: Secrets::Os,
         };
         std::fs::write(&setup.files.config, "[profile a]\nregion = eu-west-1\n").expect("config");
         let mut postern = Postern::at(setup, Arc::new(crate::mfa::NoPrompt)).expect("loads");

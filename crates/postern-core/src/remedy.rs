@@ -432,6 +432,8 @@ impl Remediable for LoadError {
             Self::Paths(e) => e.code(),
             Self::Profiles { .. } => Code::BadProfile,
             Self::Settings(e) => e.code(),
+            Self::Sandbox(crate::sandbox_mode::SandboxError::Folder { .. }) => Code::BadSettings,
+            Self::Sandbox(_) => Code::Internal,
         }
     }
 
@@ -441,7 +443,7 @@ impl Remediable for LoadError {
                 path: Some(config.clone()),
             },
             Self::Settings(e) => e.remedy(),
-            Self::Paths(_) => Remedy::None,
+            Self::Paths(_) | Self::Sandbox(_) => Remedy::None,
         }
     }
 }
