@@ -318,35 +318,14 @@ fn print_table(rows: &[Row], all: bool) {
             (row.reachable, cells)
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for (_, cells) in &lines {
-        for (w, cell) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let format = |cells: &[String]| {
-        let last = cells.len() - 1;
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == last {
-                    c.clone()
-                } else {
-                    format!("{c:<width$}", width = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
+    let cells: Vec<Vec<String>> = lines.iter().map(|(_, cells)| cells.clone()).collect();
+    let (head, table) = crate::table::aligned(&header, &cells);
     let mut out = std::io::stdout().lock();
     if shown.is_empty() {
         let _ = writeln!(out, "No instance within reach.");
     } else {
-        let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-        let _ = writeln!(out, "{}", format(&header));
-        for (reachable, cells) in &lines {
-            let line = format(cells);
+        let _ = writeln!(out, "{head}");
+        for ((reachable, _), line) in lines.iter().zip(&table) {
             if !reachable && colour {
                 let _ = writeln!(out, "\x1b[2m{line}\x1b[0m");
             } else {

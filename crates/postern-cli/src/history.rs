@@ -213,32 +213,10 @@ fn print_table(entries: &[&Entry], aliases: &BTreeMap<String, String>, now: u64)
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for cells in &lines {
-        for (w, cell) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let format = |cells: &[String]| {
-        let last = cells.len() - 1;
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == last {
-                    c.clone()
-                } else {
-                    let pad = widths[i].saturating_sub(c.chars().count());
-                    format!("{c}{}", " ".repeat(pad))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let _ = writeln!(out, "{}", format(&header));
-    for cells in &lines {
-        let _ = writeln!(out, "{}", format(cells));
+    let (head, table) = crate::table::aligned(&header, &lines);
+    let _ = writeln!(out, "{head}");
+    for line in &table {
+        let _ = writeln!(out, "{line}");
     }
     if lines
         .iter()

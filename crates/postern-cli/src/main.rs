@@ -19,6 +19,7 @@ mod keys;
 mod prompt;
 mod shell;
 mod ssh;
+mod table;
 mod tunnel;
 mod warning;
 

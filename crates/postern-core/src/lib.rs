@@ -33,6 +33,7 @@ pub mod mfa;
 pub mod paths;
 pub mod postern;
 pub mod profile;
+pub mod progress;
 pub mod reach;
 pub mod registry;
 pub mod remedy;

@@ -15,7 +15,6 @@
 //! by SourceIdentity.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,7 @@ use crate::history::{Entry, Found, Kind, Me, Source};
 use crate::inventory::listing::{
     CallError, Limits, Scope, Waiting, home_region, patiently, regions_of, role_of,
 };
+use crate::progress::{Job, Tally};
 use crate::settings::Regions;
 
 /// How far back DescribeSessions' history reaches (AWS keeps 30 days).
@@ -56,16 +56,7 @@ pub struct Request {
     pub limits: Limits,
 }
 
-/// How far a gathering has got.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Progress {
-    /// Parts finished (the journal, and DescribeSessions and CloudTrail per identity × region).
-    pub done: usize,
-    /// Parts known so far.
-    pub total: usize,
-    /// Calls waiting out throttling right now.
-    pub throttled: usize,
-}
+pub use crate::progress::Progress;
 
 /// What a gathering reports.
 #[derive(Clone, Debug)]
@@ -95,16 +86,7 @@ pub enum Event {
 }
 
 /// A gathering under way; dropping it cancels it.
-pub struct Gathering {
-    events: mpsc::UnboundedReceiver<Event>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Gathering {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub struct Gathering(Job<Event>);
 
 impl Gathering {
     /// Start gathering.
@@ -113,10 +95,8 @@ impl Gathering {
         let paths = request.resolver.paths().clone();
         let shared = Arc::new(Shared {
             tx,
-            done: AtomicUsize::new(0),
+            tally: Tally::new(1 + request.scopes.len()),
             // The journal, and one per identity until its regions are known.
-            total: AtomicUsize::new(1 + request.scopes.len()),
-            throttled: AtomicUsize::new(0),
             cache: Mutex::new(TrailCache::load(&paths)),
             lookups: Mutex::new(HashMap::new()),
             taken: Mutex::new(HashSet::new()),
@@ -131,12 +111,12 @@ impl Gathering {
             }
             while identities.join_next().await.is_some() {}
         });
-        Self { events, task }
+        Self(Job::new(events, task))
     }
 
     /// The next event; `None` once everything is gathered.
     pub async fn next(&mut self) -> Option<Event> {
-        self.events.recv().await
+        self.0.next().await
     }
 }
 
@@ -150,9 +130,7 @@ type Pace = Arc<tokio::sync::Mutex<Instant>>;
 
 struct Shared {
     tx: mpsc::UnboundedSender<Event>,
-    done: AtomicUsize,
-    total: AtomicUsize,
-    throttled: AtomicUsize,
+    tally: Tally,
     cache: Mutex<TrailCache>,
     /// When each account × region may next be asked LookupEvents.
     lookups: Mutex<HashMap<(String, String), Pace>>,
@@ -167,22 +145,14 @@ impl Waiting for Shared {
     }
 
     fn waiting(&self, more: bool) {
-        if more {
-            self.throttled.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.throttled.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.tally.waiting(more);
         self.progress();
     }
 }
 
 impl Shared {
     fn progress(&self) {
-        let _ = self.tx.send(Event::Progress(Progress {
-            done: self.done.load(Ordering::SeqCst),
-            total: self.total.load(Ordering::SeqCst),
-            throttled: self.throttled.load(Ordering::SeqCst),
-        }));
+        let _ = self.tx.send(Event::Progress(self.tally.now()));
     }
 
     fn found(&self, source: Source, identity: &str, region: &str, found: Found) {
@@ -202,7 +172,7 @@ impl Shared {
                 problem,
             });
         }
-        self.done.fetch_add(1, Ordering::SeqCst);
+        self.tally.one_done();
         self.progress();
     }
 
@@ -271,9 +241,7 @@ async fn gather_identity(shared: Arc<Shared>, scope: Scope) {
         Err(e) => return failed(e.message),
     };
     // This identity counted one until its regions were known; each region is two parts.
-    shared
-        .total
-        .fetch_add(regions.len() * 2 - 1, Ordering::SeqCst);
+    shared.tally.more(regions.len() * 2 - 1);
     shared.progress();
     let mut parts = JoinSet::new();
     for region in regions {

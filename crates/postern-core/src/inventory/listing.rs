@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::types::InstanceInformationStringFilter;
@@ -23,6 +22,7 @@ use crate::aws::AwsAccess;
 use crate::credentials::{Resolver, Selection};
 use crate::credentials::{format_unix, unix_now};
 use crate::inventory::row::{Judge, Row, SsmStatus};
+use crate::progress::{Job, Tally};
 use crate::reach::{Reach, Who};
 use crate::settings::Regions;
 
@@ -82,16 +82,7 @@ pub struct Request {
     pub limits: Limits,
 }
 
-/// How far a listing has got.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Progress {
-    /// Identity × region listings finished (listed or failed).
-    pub done: usize,
-    /// Identity × region listings known so far (grows while identities' regions are learned).
-    pub total: usize,
-    /// Calls waiting out throttling right now.
-    pub throttled: usize,
-}
+pub use crate::progress::Progress;
 
 /// The instances of one identity in one region.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -124,16 +115,7 @@ pub enum Event {
 }
 
 /// A listing under way; dropping it cancels it.
-pub struct Listing {
-    events: mpsc::UnboundedReceiver<Event>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Listing {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub struct Listing(Job<Event>);
 
 impl Listing {
     /// Start listing.
@@ -141,9 +123,7 @@ impl Listing {
         let (tx, events) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             tx,
-            done: AtomicUsize::new(0),
-            total: AtomicUsize::new(request.scopes.len()),
-            throttled: AtomicUsize::new(0),
+            tally: Tally::new(request.scopes.len()),
             regions: Arc::new(Semaphore::new(request.limits.regions_at_once.max(1))),
             request,
         });
@@ -155,36 +135,30 @@ impl Listing {
             }
             while identities.join_next().await.is_some() {}
         });
-        Self { events, task }
+        Self(Job::new(events, task))
     }
 
     /// The next event; `None` once everything is listed.
     pub async fn next(&mut self) -> Option<Event> {
-        self.events.recv().await
+        self.0.next().await
     }
 }
 
 struct Shared {
     tx: mpsc::UnboundedSender<Event>,
-    done: AtomicUsize,
-    total: AtomicUsize,
-    throttled: AtomicUsize,
+    tally: Tally,
     regions: Arc<Semaphore>,
     request: Request,
 }
 
 impl Shared {
     fn progress(&self) {
-        let _ = self.tx.send(Event::Progress(Progress {
-            done: self.done.load(Ordering::SeqCst),
-            total: self.total.load(Ordering::SeqCst),
-            throttled: self.throttled.load(Ordering::SeqCst),
-        }));
+        let _ = self.tx.send(Event::Progress(self.tally.now()));
     }
 
     fn finished(&self, part: Part) {
         let _ = self.tx.send(Event::Part(part));
-        self.done.fetch_add(1, Ordering::SeqCst);
+        self.tally.one_done();
         self.progress();
     }
 }
@@ -248,11 +222,7 @@ impl Waiting for Shared {
     }
 
     fn waiting(&self, more: bool) {
-        if more {
-            self.throttled.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.throttled.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.tally.waiting(more);
         self.progress();
     }
 }
@@ -418,7 +388,7 @@ async fn list_identity(shared: Arc<Shared>, scope: Scope) {
         return;
     }
     // This identity counted one until its regions were known.
-    shared.total.fetch_add(regions.len() - 1, Ordering::SeqCst);
+    shared.tally.more(regions.len() - 1);
     shared.progress();
     let mut lists = JoinSet::new();
     for region in regions {
