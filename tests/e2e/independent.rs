@@ -39,7 +39,7 @@ use futures_util::StreamExt;
 use postern_core::session::{
     self, PortMode, SessionEnd, SessionEvent, SessionOptions, SessionRequest,
 };
-use postern_core::tunnel::{self, TunnelSpec};
+use postern_core::tunnel;
 use postern_e2e::{
     DEVELOPER, echo_server, instance, instance_with_agent, role_credentials, sandbox, ssm_access,
 };
@@ -265,13 +265,7 @@ async fn against_an_agent_without_smux_the_crate_sends_smux_frames_and_postern_d
     let (port, recorded) = recording_server().await;
     let tunnel = tunnel::open(
         &access,
-        TunnelSpec {
-            target: target.clone(),
-            remote_port: port,
-            host: None,
-            local: "127.0.0.1:0".parse().expect("addr"),
-            pool: 1,
-        },
+        postern_e2e::tunnel_spec(&target, port, 1),
         SessionOptions::default(),
     )
     .await

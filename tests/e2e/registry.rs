@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use postern_core::registry::{About, Registry, SessionState, TunnelAbout};
 use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions, SessionRequest};
-use postern_core::tunnel::{self, TunnelSpec};
+use postern_core::tunnel;
 use postern_e2e::{
     DEVELOPER, echo_server, instance, output_until, role_credentials, sandbox, ssm_access,
 };
@@ -140,13 +140,7 @@ async fn quitting_closes_every_session_and_tunnel_and_says_what_ended() {
     let port = echo_server().await;
     let opened = tunnel::open(
         &access,
-        TunnelSpec {
-            target: target.clone(),
-            remote_port: port,
-            host: None,
-            local: "127.0.0.1:0".parse().expect("addr"),
-            pool: 1,
-        },
+        postern_e2e::tunnel_spec(&target, port, 1),
         SessionOptions::default(),
     )
     .await

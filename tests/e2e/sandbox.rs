@@ -349,18 +349,7 @@ async fn a_signal_stops_serve_and_removes_its_sessions_folders() {
 /// ends when the app's end of its standard input closes (the app quit, or crashed).
 #[tokio::test]
 async fn serve_for_a_program_prints_json_has_no_admin_api_and_ends_with_its_stdin() {
-    let mut child = Command::new(workspace_binary("postern-sandbox"))
-        .args(["serve", "--json", "--exit-with-stdin", "--no-admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start postern-sandbox serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("a start line");
+    let (child, line) = postern_e2e::serve_for_a_program();
     let start: serde_json::Value = serde_json::from_str(&line).expect("JSON");
     let endpoint = start["endpoint"].as_str().expect("endpoint").to_owned();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
@@ -406,17 +395,6 @@ async fn serve_for_a_program_prints_json_has_no_admin_api_and_ends_with_its_stdi
         .expect("a code from the seed is accepted");
     assert!(session.credentials().is_some());
     // The app lets go of its stdin: the sandbox stops, cleanly.
-    drop(child.stdin.take());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still serving 15 s after its stdin closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = postern_e2e::let_go_of(child);
     assert!(status.success(), "{status:?}");
 }

@@ -4,8 +4,7 @@
 //! the virtual device shows (checked against oathtool, a TOTP no one here wrote), and a shell
 //! kept in the registry. Nothing reaches the OS keychain.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use postern_core::aws::AwsAccess;
@@ -16,7 +15,7 @@ use postern_core::registry::About;
 use postern_core::sandbox_mode::{ROLE_PROFILE, SandboxStart};
 use postern_core::session::{self, SessionOptions, SessionRequest};
 use postern_core::{Postern, Setup};
-use postern_e2e::{TempDir, instance, output_until, workspace_binary};
+use postern_e2e::{TempDir, instance, let_go_of, output_until, serve_for_a_program};
 
 fn oathtool_at(seed: &str, unix: u64) -> String {
     let out = Command::new("oathtool")
@@ -29,17 +28,7 @@ fn oathtool_at(seed: &str, unix: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_desktop_s_sandbox_mode_signs_in_with_the_virtual_device_and_opens_a_shell() {
-    let mut child = Command::new(workspace_binary("postern-sandbox"))
-        .args(["serve", "--json", "--exit-with-stdin", "--no-admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start postern-sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a start line");
+    let (child, line) = serve_for_a_program();
     let start = SandboxStart::parse(&line).expect("the start line");
     let demo = start.demo.as_ref().expect("a demo identity");
     // The code the window shows is the device's: oathtool agrees, at several times.
@@ -143,13 +132,5 @@ async fn the_desktop_s_sandbox_mode_signs_in_with_the_virtual_device_and_opens_a
     );
 
     // The app quits: the sandbox goes with it.
-    drop(child.stdin.take());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sandbox outlived its app"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert!(let_go_of(child).success());
 }

@@ -758,3 +758,48 @@ pub async fn output_until(
     );
     text
 }
+
+/// `postern-sandbox serve` as a program (the desktop app) starts it: `--json --exit-with-stdin
+/// --no-admin`, stdin and stdout piped. The child (its stdin still open) and its start line.
+pub fn serve_for_a_program() -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(workspace_binary("postern-sandbox"))
+        .args(["serve", "--json", "--exit-with-stdin", "--no-admin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start postern-sandbox serve (built by `cargo build --workspace --bins`)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a start line");
+    (child, line)
+}
+
+/// Close `child`'s stdin and wait (at most 15 s) for it to exit; its status.
+pub fn let_go_of(mut child: std::process::Child) -> std::process::ExitStatus {
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 15 s after its stdin closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A tunnel from a free loopback port to `port` on `target`, over `pool` sessions.
+pub fn tunnel_spec(target: &str, port: u16, pool: usize) -> postern_core::tunnel::TunnelSpec {
+    postern_core::tunnel::TunnelSpec {
+        target: target.to_owned(),
+        remote_port: port,
+        host: None,
+        local: "127.0.0.1:0".parse().expect("a loopback address"),
+        pool,
+    }
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use postern_core::session::{PortMode, SessionOptions};
 use postern_core::tunnel::{self, TunnelSpec};
+use postern_e2e::tunnel_spec as spec;
 use postern_e2e::{
     DEVELOPER, echo_server, instance_with_agent, role_credentials, sandbox, ssm_access,
 };
@@ -64,16 +65,6 @@ async fn many(address: SocketAddr, connections: usize, size: usize) {
             .expect("in time")
             .expect("connection task");
         assert_eq!(sent, received, "connection {i}: the echo differs");
-    }
-}
-
-fn spec(target: &str, port: u16, pool: usize) -> TunnelSpec {
-    TunnelSpec {
-        target: target.to_owned(),
-        remote_port: port,
-        host: None,
-        local: "127.0.0.1:0".parse().expect("addr"),
-        pool,
     }
 }
 
