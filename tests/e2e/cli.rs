@@ -265,7 +265,7 @@ async fn a_shell_that_cannot_be_resumed_exits_non_zero_with_the_reason() {
     .expect("the dropped socket was reported");
     let credentials = postern_e2e::role_credentials(&sandbox, postern_e2e::DEVELOPER, "demo").await;
     postern_e2e::ssm_access(&sandbox, credentials)
-        .client
+        .sdk()
         .terminate_session()
         .session_id(&session_id)
         .send()

@@ -55,7 +55,7 @@ async fn aws_ssm_bridge_opens_a_shell_on_the_sandbox_agent() {
     let target = instance("payments");
     // StartSession through the sandbox's API, then hand the data channel to the other client.
     let started = access
-        .client
+        .sdk()
         .start_session()
         .target(&target)
         .send()
@@ -142,7 +142,7 @@ struct BridgeTunnel {
 impl BridgeTunnel {
     async fn open(access: &postern_core::session::SsmAccess, target: &str, port: u16) -> Self {
         let started = access
-            .client
+            .sdk()
             .start_session()
             .target(target)
             .document_name("AWS-StartPortForwardingSession")
@@ -300,7 +300,7 @@ async fn the_crate_misses_exit_codes_and_the_short_channel_closed_and_postern_do
     );
     let target = instance("payments");
     let started = access
-        .client
+        .sdk()
         .start_session()
         .target(&target)
         .document_name("AWS-StartNonInteractiveCommand")

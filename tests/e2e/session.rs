@@ -387,7 +387,7 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
     wait_for_a_stall(&sandbox).await;
     // Meanwhile the session is ended elsewhere; its channel_closed is lost in the stalled socket.
     access
-        .client
+        .sdk()
         .terminate_session()
         .session_id(id.as_str())
         .send()
@@ -411,7 +411,7 @@ async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
 /// Whether DescribeSessions still lists the session as active.
 async fn still_active(access: &postern_core::session::SsmAccess, id: &str) -> bool {
     let listed = access
-        .client
+        .sdk()
         .describe_sessions()
         .state(aws_sdk_ssm::types::SessionState::Active)
         .send()
@@ -619,7 +619,7 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
         role_credentials(&sandbox, DEVELOPER, "demo").await,
     );
     let started = access
-        .client
+        .sdk()
         .start_session()
         .target(instance("payments"))
         .send()
@@ -682,7 +682,7 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
         "a token is good for one connection"
     );
     let resumed = access
-        .client
+        .sdk()
         .resume_session()
         .session_id(&id)
         .send()
@@ -696,7 +696,7 @@ async fn the_data_channel_takes_each_token_once_and_no_other() {
         "ResumeSession's token"
     );
     access
-        .client
+        .sdk()
         .terminate_session()
         .session_id(id.as_str())
         .send()
@@ -710,7 +710,7 @@ async fn a_refused_first_upgrade_fails_at_once_with_the_reason_and_ends_the_sess
     let credentials = role_credentials(&sandbox, DEVELOPER, "demo").await;
     // StartSession goes through; the websocket upgrade is signed with a wrong secret, which
     // the service refuses with 403: not a network drop to resume from.
-    let mut access = ssm_access(&sandbox, credentials.clone());
+    let good = ssm_access(&sandbox, credentials.clone());
     let forged = aws_credential_types::Credentials::new(
         credentials.access_key_id(),
         "not-the-secret-access-key-of-this-role",
@@ -718,8 +718,12 @@ async fn a_refused_first_upgrade_fails_at_once_with_the_reason_and_ends_the_sess
         None,
         "forged",
     );
-    access.credentials =
-        Some(aws_credential_types::provider::SharedCredentialsProvider::new(forged));
+    let access = postern_core::session::SsmAccess::from_sdk(
+        good.sdk().clone(),
+        Some(aws_credential_types::provider::SharedCredentialsProvider::new(forged)),
+        good.region(),
+        postern_core::aws::AwsClock::system(),
+    );
     let shell = session::open(
         &access,
         SessionRequest::shell(&instance("payments")),

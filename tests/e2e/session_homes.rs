@@ -195,7 +195,7 @@ async fn terminate_session_ends_the_processes_and_removes_the_folders() {
         a_long_command(&sandbox).await;
     for id in [&shell_id, &command_id] {
         access
-            .client
+            .sdk()
             .terminate_session()
             .session_id(id)
             .send()
@@ -225,7 +225,7 @@ async fn a_client_that_loses_its_socket_and_gives_up_leaves_no_folder() {
         role_credentials(&sandbox, DEVELOPER, "demo").await,
     );
     let started = access
-        .client
+        .sdk()
         .start_session()
         .target(instance("payments"))
         .send()
@@ -244,7 +244,7 @@ async fn a_client_that_loses_its_socket_and_gives_up_leaves_no_folder() {
     drop(socket);
     let status = || async {
         access
-            .client
+            .sdk()
             .describe_sessions()
             .state(aws_sdk_ssm::types::SessionState::Active)
             .send()

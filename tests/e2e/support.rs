@@ -117,13 +117,12 @@ pub fn ssm_access(sandbox: &Sandbox, credentials: Credentials) -> SsmAccess {
         .credentials_provider(credentials.clone())
         .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
         .build();
-    SsmAccess {
-        client: aws_sdk_ssm::Client::from_conf(config),
-        credentials: Some(SharedCredentialsProvider::new(credentials)),
-        region: "us-east-1".into(),
-        clock: postern_core::aws::AwsClock::system(),
-        journal: None,
-    }
+    SsmAccess::from_sdk(
+        aws_sdk_ssm::Client::from_conf(config),
+        Some(SharedCredentialsProvider::new(credentials)),
+        "us-east-1",
+        postern_core::aws::AwsClock::system(),
+    )
 }
 
 /// The developer role of the demo account.
@@ -681,7 +680,7 @@ pub fn spawn_postern(env: &[(String, String)], args: &[&str]) -> tokio::process:
 /// The ids of the sessions DescribeSessions lists as active.
 pub async fn active_sessions(access: &SsmAccess) -> Vec<String> {
     access
-        .client
+        .sdk()
         .describe_sessions()
         .state(aws_sdk_ssm::types::SessionState::Active)
         .send()

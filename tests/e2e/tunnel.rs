@@ -488,7 +488,7 @@ async fn tunnel_events(target: &str, mode: PortMode) {
     // The service ends the session (an administrator, the idle timeout): the tunnel says so,
     // starts another, and the next connection goes through it.
     let active = access
-        .client
+        .sdk()
         .describe_sessions()
         .state(aws_sdk_ssm::types::SessionState::Active)
         .send()
@@ -502,7 +502,7 @@ async fn tunnel_events(target: &str, mode: PortMode) {
         .expect("the tunnel's session is active")
         .to_owned();
     access
-        .client
+        .sdk()
         .terminate_session()
         .session_id(&session)
         .send()

@@ -142,12 +142,12 @@ impl AwsAccess {
     }
 
     /// EC2.
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+    pub(crate) fn ec2(&self) -> aws_sdk_ec2::Client {
         self.ec2_in(&self.region)
     }
 
     /// EC2 in another region, with the same credentials.
-    pub fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
+    pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         use aws_sdk_ec2::config::{BehaviorVersion, Region};
         let mut builder = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -170,7 +170,7 @@ impl AwsAccess {
     }
 
     /// CloudTrail, in this access's region.
-    pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
+    pub(crate) fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
         use aws_sdk_cloudtrail::config::{BehaviorVersion, Region};
         let mut builder = aws_sdk_cloudtrail::Config::builder()
             .behavior_version(BehaviorVersion::latest())

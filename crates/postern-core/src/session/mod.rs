@@ -111,20 +111,52 @@ impl SessionRequest {
     }
 }
 
-/// Where sessions are started, and the credentials the websocket upgrade is signed with.
+/// Where sessions are started, and the credentials the websocket upgrade is signed with. Made
+/// by [`crate::aws::AwsAccess::ssm`]; its SDK client stays inside core.
 #[derive(Clone, Debug)]
 pub struct SsmAccess {
     /// The SSM client (endpoint, region and credentials configured).
-    pub client: aws_sdk_ssm::Client,
+    pub(crate) client: aws_sdk_ssm::Client,
     /// The same credentials, for signing the websocket upgrade (service `ssmmessages`).
-    pub credentials: Option<SharedCredentialsProvider>,
+    pub(crate) credentials: Option<SharedCredentialsProvider>,
     /// The region.
-    pub region: String,
+    pub(crate) region: String,
     /// AWS's time, for signing the websocket upgrade (a skewed local clock would get it
     /// refused).
-    pub clock: crate::aws::AwsClock,
+    pub(crate) clock: crate::aws::AwsClock,
     /// Where the sessions opened here are journaled (none: not journaled).
-    pub journal: Option<crate::history::journal::Journal>,
+    pub(crate) journal: Option<crate::history::journal::Journal>,
+}
+
+impl SsmAccess {
+    /// The region sessions are started in.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// For tests: access over any SSM client, signing the data channel with `credentials`,
+    /// journaling nothing.
+    #[cfg(feature = "test-support")]
+    pub fn from_sdk(
+        client: aws_sdk_ssm::Client,
+        credentials: Option<SharedCredentialsProvider>,
+        region: &str,
+        clock: crate::aws::AwsClock,
+    ) -> Self {
+        Self {
+            client,
+            credentials,
+            region: region.to_owned(),
+            clock,
+            journal: None,
+        }
+    }
+
+    /// For tests: the SDK client, to check what AWS (the sandbox) says about sessions.
+    #[cfg(feature = "test-support")]
+    pub fn sdk(&self) -> &aws_sdk_ssm::Client {
+        &self.client
+    }
 }
 
 /// Tunables of the session driver; the defaults suit AWS.
