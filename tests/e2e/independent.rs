@@ -29,6 +29,7 @@
 //! fourth and the thirteenth against the sandbox agent, next to Postern on the same instance, and
 //! fail if the crate changes (then this list wants updating).
 
+use postern_e2e::developer_access;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,18 +41,13 @@ use postern_core::session::{
     self, PortMode, SessionEnd, SessionEvent, SessionOptions, SessionRequest,
 };
 use postern_core::tunnel;
-use postern_e2e::{
-    DEVELOPER, echo_server, instance, instance_with_agent, role_credentials, sandbox, ssm_access,
-};
+use postern_e2e::{echo_server, instance, instance_with_agent, sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_ssm_bridge_opens_a_shell_on_the_sandbox_agent() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance("payments");
     // StartSession through the sandbox's API, then hand the data channel to the other client.
     let started = access
@@ -100,10 +96,7 @@ async fn aws_ssm_bridge_opens_a_shell_on_the_sandbox_agent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_ssm_bridge_forwards_a_port_through_the_sandbox_agent_over_smux() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // An agent that speaks smux (3.3.1611.0 with this client version: smux, no keepalive).
     let target = instance("payments");
     let echo = echo_server().await;
@@ -225,10 +218,7 @@ async fn recording_server() -> (u16, tokio::sync::oneshot::Receiver<Vec<u8>>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn against_an_agent_without_smux_the_crate_sends_smux_frames_and_postern_does_not() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance_with_agent("3.0.100.0");
 
     // The crate.
@@ -294,10 +284,7 @@ async fn against_an_agent_without_smux_the_crate_sends_smux_frames_and_postern_d
 #[tokio::test(flavor = "multi_thread")]
 async fn the_crate_misses_exit_codes_and_the_short_channel_closed_and_postern_does_not() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance("payments");
     let started = access
         .sdk()

@@ -3,6 +3,7 @@
 //! window (SIGHUP), and the end of piped input. Checked through DescribeSessions and through the
 //! sandbox's processes (they are local processes of this machine).
 
+use postern_e2e::developer_access;
 use std::time::Duration;
 
 use postern_e2e::{
@@ -137,10 +138,7 @@ async fn every_signal_ends_a_piped_shell_its_session_and_the_remote_shell() {
 async fn closing_the_terminal_window_ends_an_interactive_shell_on_aws() {
     let sandbox = sandbox().await;
     let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let sleep = unique_sleep(20);
     let mut terminal = OnTerminal::spawn(
         &workspace_binary("postern"),
@@ -162,10 +160,7 @@ async fn closing_the_terminal_window_ends_an_interactive_shell_on_aws() {
 async fn every_signal_closes_a_pool_of_four_tunnel_sessions_on_aws() {
     let sandbox = sandbox().await;
     let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let echo = postern_e2e::echo_server().await;
     let target = instance("payments");
     for (signal, _) in SIGNALS {
@@ -209,10 +204,7 @@ async fn every_signal_closes_a_pool_of_four_tunnel_sessions_on_aws() {
 async fn a_piped_shell_waits_for_a_slow_remote_shell_and_ends_when_it_exits() {
     let sandbox = sandbox().await;
     let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // Nothing at all is printed for 3 s after the end of input (once 1.5 s of quiet was enough
     // to end the session and lose the output); the last line has no newline.
     let started = std::time::Instant::now();
@@ -235,10 +227,7 @@ async fn a_piped_shell_waits_for_a_slow_remote_shell_and_ends_when_it_exits() {
 async fn every_signal_ends_an_ssh_proxy_session_on_aws() {
     let sandbox = sandbox().await;
     let env = role_env(&sandbox).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // The SSH document reaches this port of the instance (here, an echo server on loopback).
     let echo = postern_e2e::echo_server().await;
     let target = instance("payments");

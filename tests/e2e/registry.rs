@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use postern_core::registry::{About, Registry, SessionState, TunnelAbout};
-use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions, SessionRequest};
+use postern_core::session::{self, SessionEnd, SessionEvent, SessionOptions};
 use postern_core::tunnel;
-use postern_e2e::{
-    DEVELOPER, echo_server, instance, output_until, role_credentials, sandbox, ssm_access,
-};
+use postern_e2e::{developer_access, echo_server, instance, open_shell, output_until, sandbox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn about(target: &str) -> About {
@@ -21,11 +19,11 @@ fn about(target: &str) -> About {
     }
 }
 
-/// Re-listen until the kept output contains `needle` (nobody listened while it came).
+/// Wait until the kept output contains `needle` (looked at without listening).
 async fn kept_until(registry: &Registry, id: &session::SessionId, needle: &str) -> String {
     tokio::time::timeout(Duration::from_secs(15), async {
         loop {
-            let (kept, _events) = registry.listen(id).expect("listed");
+            let kept = registry.recent(id).expect("listed");
             let text = String::from_utf8_lossy(&kept).into_owned();
             if text.contains(needle) {
                 return text;
@@ -40,18 +38,9 @@ async fn kept_until(registry: &Registry, id: &session::SessionId, needle: &str) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_terminal_that_reattaches_gets_what_it_missed_and_the_session_goes_on() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance("payments");
-    let shell = session::open(
-        &access,
-        SessionRequest::shell(&target),
-        SessionOptions::default(),
-    )
-    .await
-    .expect("opens");
+    let shell = open_shell(&access, &target).await;
     let registry = Registry::new();
     let id = registry.adopt(shell, about(&target));
     let (_, mut events) = registry.listen(&id).expect("listed");
@@ -97,6 +86,12 @@ async fn a_terminal_that_reattaches_gets_what_it_missed_and_the_session_goes_on(
         {
             Some(SessionEvent::Ended(end)) => {
                 assert_eq!(end, SessionEnd::ClosedByUser);
+                assert_eq!(
+                    tokio::time::timeout(Duration::from_secs(5), second.recv())
+                        .await
+                        .expect("the stream ends after the end"),
+                    None
+                );
                 break;
             }
             Some(_) => {}
@@ -121,20 +116,11 @@ async fn a_terminal_that_reattaches_gets_what_it_missed_and_the_session_goes_on(
 #[tokio::test(flavor = "multi_thread")]
 async fn quitting_closes_every_session_and_tunnel_and_says_what_ended() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance("payments");
     let registry = Registry::new();
     for _ in 0..2 {
-        let shell = session::open(
-            &access,
-            SessionRequest::shell(&target),
-            SessionOptions::default(),
-        )
-        .await
-        .expect("opens");
+        let shell = open_shell(&access, &target).await;
         registry.adopt(shell, about(&target));
     }
     let port = echo_server().await;
@@ -183,4 +169,35 @@ async fn quitting_closes_every_session_and_tunnel_and_says_what_ended() {
         "{:?}",
         registry.sessions()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_that_stops_reading_is_let_go_and_holds_nothing_up() {
+    let sandbox = sandbox().await;
+    let access = developer_access(&sandbox).await;
+    let target = instance("payments");
+    let registry = Registry::new();
+    let id = registry.adopt(open_shell(&access, &target).await, about(&target));
+    // A window that went away without saying so: it listens and never reads.
+    let (_, stalled) = registry.listen(&id).expect("listed");
+    let writer = registry.writer(&id).expect("a writer");
+    writer
+        .send(
+            b"for i in $(seq 150); do echo tick-$i; sleep 0.03; done; echo done-$((4*4))\r"
+                .to_vec(),
+        )
+        .await
+        .expect("input");
+    // More events than its queue holds: after a few seconds it is let go, and the session
+    // went on all the while (the output is kept for the next listener).
+    let kept = kept_until(&registry, &id, "done-16").await;
+    assert!(kept.contains("tick-150"), "every line kept");
+    drop(stalled);
+    let (_, mut events) = registry.listen(&id).expect("listed");
+    writer
+        .send(b"echo after-$((3*3))\r".to_vec())
+        .await
+        .expect("input");
+    output_until(&mut events, "after-9").await;
+    registry.close_all().await;
 }

@@ -1,6 +1,7 @@
 //! Shells and commands through postern-core's session driver and the sandbox agent: real PTYs,
 //! real processes, over a real websocket on loopback.
 
+use postern_e2e::{developer_access, open_shell};
 use std::time::Duration;
 
 use postern_core::session::{
@@ -12,18 +13,9 @@ use tokio::sync::mpsc::Receiver;
 #[tokio::test(flavor = "multi_thread")]
 async fn shell_round_trip_resize_interrupt_and_utf8() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let target = instance("payments");
-    let shell = session::open(
-        &access,
-        SessionRequest::shell(&target),
-        SessionOptions::default(),
-    )
-    .await
-    .expect("opens");
+    let shell = open_shell(&access, &target).await;
     assert!(shell.id().as_str().starts_with("demo-"));
     let (mut events, writer, id) = shell.split();
     output_until(&mut events, "sandbox$ ").await;
@@ -140,10 +132,7 @@ async fn shell_round_trip_resize_interrupt_and_utf8() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let mut options = SessionOptions::default();
     options.channel.pace_per_second = Some(20);
     let shell = session::open(
@@ -175,10 +164,7 @@ async fn a_resize_reaches_the_shell_before_the_keys_typed_after_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shell_that_exits_ends_the_session_normally() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let shell = session::open(
         &access,
         SessionRequest::shell(&instance("search")),
@@ -208,10 +194,7 @@ async fn a_shell_that_exits_ends_the_session_normally() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_targets_fail_with_the_aws_reason() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let denied = session::open(
         &access,
         SessionRequest::shell(&instance("data")),
@@ -288,10 +271,7 @@ fn quick_options() -> SessionOptions {
 #[tokio::test(flavor = "multi_thread")]
 async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // The first websocket dies a few frames in, while the user keeps typing.
     postern_e2e::arm_faults_for_next_sessions(
         &sandbox,
@@ -362,10 +342,7 @@ async fn input_typed_while_the_socket_is_down_is_delivered_after_the_reconnect()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_that_cannot_be_resumed_ends_with_the_reason_quickly() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // The websocket goes silent (no data, no pongs) a few frames in.
     postern_e2e::arm_faults_for_next_sessions(
         &sandbox,
@@ -426,10 +403,7 @@ async fn still_active(access: &postern_core::session::SsmAccess, id: &str) -> bo
 #[tokio::test(flavor = "multi_thread")]
 async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // The websocket goes silent a few frames in, and every later dial finds a dead path: the
     // upgrade is never answered (a dial alone would wait 15 s).
     postern_e2e::arm_faults_for_next_sessions(
@@ -492,10 +466,7 @@ async fn reconnects_that_hang_end_the_session_at_the_resume_deadline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     // The agent acknowledges nothing for a minute: the send window fills, input queues up.
     postern_e2e::arm_faults_for_next_sessions(
         &sandbox,
@@ -545,10 +516,7 @@ async fn closing_never_waits_behind_input_the_agent_has_not_taken() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_closed_session_is_terminated_on_the_service() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let shell = session::open(
         &access,
         SessionRequest::shell(&instance("payments")),
@@ -614,10 +582,7 @@ async fn open_data_channel(stream_url: &str, token: &str) -> Result<(), String> 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_data_channel_takes_each_token_once_and_no_other() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let started = access
         .sdk()
         .start_session()

@@ -3,6 +3,7 @@
 //! never comes back, the sandbox stops or is dropped), and no process of the session stays
 //! behind in it.
 
+use postern_e2e::developer_access;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -148,10 +149,7 @@ async fn a_shell_or_command_that_exits_leaves_no_folder() {
     );
     gone(&folder, Duration::from_secs(10)).await;
 
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let command = session::open(
         &access,
         SessionRequest::command(&instance("search"), "touch made-here; pwd"),
@@ -172,10 +170,7 @@ async fn a_shell_or_command_that_exits_leaves_no_folder() {
 async fn terminate_session_ends_the_processes_and_removes_the_folders() {
     let homes = TempDir::new("homes-terminate");
     let sandbox = sandbox_in(&homes, None).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let (mut shell_events, shell_writer, shell_id, shell_folder) = a_shell(&sandbox).await;
     // A shell that ignores hang-ups is ended all the same, with the jobs it started (which
     // inherit that), in the background and in the foreground.
@@ -220,10 +215,7 @@ async fn a_client_that_loses_its_socket_and_gives_up_leaves_no_folder() {
     let homes = TempDir::new("homes-lost");
     // The session ends after 2 s without activity (AWS's idle timeout, 20 min by default).
     let sandbox = sandbox_in(&homes, Some(Duration::from_secs(2))).await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let started = access
         .sdk()
         .start_session()

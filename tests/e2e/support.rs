@@ -802,3 +802,19 @@ pub fn tunnel_spec(target: &str, port: u16, pool: usize) -> postern_core::tunnel
         pool,
     }
 }
+
+/// Access to Session Manager as the demo person on the developer role (session name `demo`).
+pub async fn developer_access(sandbox: &Sandbox) -> SsmAccess {
+    ssm_access(sandbox, role_credentials(sandbox, DEVELOPER, "demo").await)
+}
+
+/// A default shell on `target`, opened (StartSession answered, the driver running).
+pub async fn open_shell(access: &SsmAccess, target: &str) -> postern_core::session::Session {
+    postern_core::session::open(
+        access,
+        postern_core::session::SessionRequest::shell(target),
+        postern_core::session::SessionOptions::default(),
+    )
+    .await
+    .expect("the shell opens")
+}

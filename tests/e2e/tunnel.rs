@@ -1,6 +1,7 @@
 //! Tunnels through the sandbox agent: many concurrent connections echoed byte for byte, in smux
 //! and in single-connection mode, with and without faults on the websocket.
 
+use postern_e2e::developer_access;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -73,10 +74,7 @@ const MIB: usize = 1024 * 1024;
 #[tokio::test(flavor = "multi_thread")]
 async fn sixteen_connections_of_eight_mebibytes_over_smux() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     let tunnel = tunnel::open(
         &access,
@@ -102,10 +100,7 @@ async fn sixteen_connections_of_eight_mebibytes_over_smux() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tunnel_through_the_instance_reaches_another_host() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     // AWS-StartPortForwardingSessionToRemoteHost; the sandbox's instances see every host on
     // their loopback.
@@ -136,10 +131,7 @@ async fn a_client_that_does_not_read(target: &str) {
     use std::sync::atomic::Ordering::Relaxed;
 
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     let tunnel = tunnel::open(&access, spec(target, port, 1), loopback_options())
         .await
@@ -220,10 +212,7 @@ async fn smux_with_keepalives_on_agents_that_need_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn single_connection_mode_carries_connections_one_after_another() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     // An agent older than smux: basic mode, one connection at a time per session.
     let target = instance_with_agent("3.0.100.0");
@@ -241,10 +230,7 @@ async fn single_connection_mode_carries_connections_one_after_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pool_spreads_connections_over_sessions() {
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     let tunnel = tunnel::open(
         &access,
@@ -463,10 +449,7 @@ async fn tunnel_events(target: &str, mode: PortMode) {
     use tunnel::TunnelEvent;
 
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let port = echo_server().await;
     let tunnel = tunnel::open(&access, spec(target, port, 1), loopback_options())
         .await
@@ -548,10 +531,7 @@ async fn a_remote_port_nobody_listens_on_is_told_and_pools_are_bounded() {
     use tunnel::TunnelEvent;
 
     let sandbox = sandbox().await;
-    let access = ssm_access(
-        &sandbox,
-        role_credentials(&sandbox, DEVELOPER, "demo").await,
-    );
+    let access = developer_access(&sandbox).await;
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()

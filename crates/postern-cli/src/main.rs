@@ -401,28 +401,15 @@ fn report(error: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
-    if let Some(hint) = error.chain().find_map(remedy_of).as_ref().and_then(hint) {
+    if let Some(hint) = error
+        .chain()
+        .find_map(postern_core::remedy::of_error)
+        .as_ref()
+        .and_then(hint)
+    {
         line.push_str(&format!(" ({hint})"));
     }
     line
-}
-
-/// The remedy core gives for `cause`, if it is one of core's errors.
-fn remedy_of(cause: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
-    use postern_core::remedy::Remediable;
-    fn of<E: Remediable + 'static>(cause: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
-        cause.downcast_ref::<E>().map(Remediable::remedy)
-    }
-    of::<postern_core::credentials::CredentialError>(cause)
-        .or_else(|| of::<postern_core::aws::AccessError>(cause))
-        .or_else(|| of::<postern_core::profile::ProfileError>(cause))
-        .or_else(|| of::<postern_core::keychain::KeychainError>(cause))
-        .or_else(|| of::<postern_core::mfa::PromptError>(cause))
-        .or_else(|| of::<postern_core::session::SessionError>(cause))
-        .or_else(|| of::<postern_core::session::SessionFailure>(cause))
-        .or_else(|| of::<postern_core::tunnel::TunnelError>(cause))
-        .or_else(|| of::<postern_core::inventory::ResolveError>(cause))
-        .or_else(|| of::<postern_core::LoadError>(cause))
 }
 
 /// The command-line way to do what a remedy says.

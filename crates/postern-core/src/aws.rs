@@ -45,6 +45,34 @@ pub struct AwsAccess {
     throttling_to_caller: bool,
 }
 
+/// A client of SDK crate `$sdk` in `$region`, set up as every client of an [`AwsAccess`] is:
+/// AWS's clock learned from answers, credentials AWS refused dropped and the call retried once
+/// with fresh ones, four attempts, throttling left to the caller when it asked, and the endpoint
+/// override of `$service`. (A macro: each SDK crate has its own, unrelated builder type.)
+macro_rules! sdk_client {
+    ($access:expr, $sdk:ident, $region:expr, $service:literal) => {{
+        use $sdk::config::{BehaviorVersion, Region};
+        let access: &AwsAccess = $access;
+        let refused = access.refused_credentials();
+        let mut builder = $sdk::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new($region))
+            .identity_cache(AwsAccess::identity_cache())
+            .credentials_provider(access.credentials.clone())
+            .interceptor(access.resolver.aws_clock().interceptor())
+            .interceptor(SharedRefused(refused.clone()))
+            .retry_classifier(SharedRefused(refused))
+            .retry_config($sdk::config::retry::RetryConfig::standard().with_max_attempts(4));
+        if access.throttling_to_caller {
+            builder = builder.retry_classifier(ThrottlingLeftToCaller);
+        }
+        if let Some(url) = access.endpoint($service) {
+            builder = builder.endpoint_url(url);
+        }
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
 impl AwsAccess {
     /// Resolve `selection` now (asking for an MFA code if one is needed) and set up clients in
     /// `region` (else the profile's or the environment's).
@@ -109,33 +137,14 @@ impl AwsAccess {
 
     /// Session Manager: the SSM client and the signer of the data channel.
     pub fn ssm(&self) -> SsmAccess {
-        use aws_sdk_ssm::config::{BehaviorVersion, Region};
-        let mut builder = aws_sdk_ssm::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
-            .identity_cache(Self::identity_cache())
-            .credentials_provider(self.credentials.clone())
-            .interceptor(self.resolver.aws_clock().interceptor());
-        let refused = self.refused_credentials();
-        builder = builder
-            .interceptor(SharedRefused(refused.clone()))
-            .retry_classifier(SharedRefused(refused))
-            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::standard().with_max_attempts(4));
-        if self.throttling_to_caller {
-            builder = builder.retry_classifier(ThrottlingLeftToCaller);
-        }
-        if let Some(url) = self.endpoint("ssm") {
-            builder = builder.endpoint_url(url);
-        }
-        let identity = self.identity();
         SsmAccess {
-            client: aws_sdk_ssm::Client::from_conf(builder.build()),
+            client: sdk_client!(self, aws_sdk_ssm, self.region.clone(), "ssm"),
             credentials: Some(self.credentials.clone()),
             region: self.region.clone(),
             clock: self.resolver.aws_clock(),
             journal: Some(crate::history::journal::Journal::new(
                 self.resolver.paths(),
-                identity,
+                self.identity(),
                 self.resolved.credentials.arn.as_deref(),
             )),
         }
@@ -148,50 +157,12 @@ impl AwsAccess {
 
     /// EC2 in another region, with the same credentials.
     pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
-        use aws_sdk_ec2::config::{BehaviorVersion, Region};
-        let mut builder = aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .identity_cache(Self::identity_cache())
-            .credentials_provider(self.credentials.clone())
-            .interceptor(self.resolver.aws_clock().interceptor());
-        let refused = self.refused_credentials();
-        builder = builder
-            .interceptor(SharedRefused(refused.clone()))
-            .retry_classifier(SharedRefused(refused))
-            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::standard().with_max_attempts(4));
-        if self.throttling_to_caller {
-            builder = builder.retry_classifier(ThrottlingLeftToCaller);
-        }
-        if let Some(url) = self.endpoint("ec2") {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_ec2::Client::from_conf(builder.build())
+        sdk_client!(self, aws_sdk_ec2, region.to_owned(), "ec2")
     }
 
     /// CloudTrail, in this access's region.
     pub(crate) fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
-        use aws_sdk_cloudtrail::config::{BehaviorVersion, Region};
-        let mut builder = aws_sdk_cloudtrail::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
-            .identity_cache(Self::identity_cache())
-            .credentials_provider(self.credentials.clone())
-            .interceptor(self.resolver.aws_clock().interceptor());
-        let refused = self.refused_credentials();
-        builder = builder
-            .interceptor(SharedRefused(refused.clone()))
-            .retry_classifier(SharedRefused(refused))
-            .retry_config(
-                aws_sdk_cloudtrail::config::retry::RetryConfig::standard().with_max_attempts(4),
-            );
-        if self.throttling_to_caller {
-            builder = builder.retry_classifier(ThrottlingLeftToCaller);
-        }
-        if let Some(url) = self.endpoint("cloudtrail") {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_cloudtrail::Client::from_conf(builder.build())
+        sdk_client!(self, aws_sdk_cloudtrail, self.region.clone(), "cloudtrail")
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use crate::credentials::{Environment, Resolver};
 use crate::keychain::{Keychain, SecretStore};
@@ -121,14 +120,16 @@ impl Setup {
         files
     }
 
-    /// What the watched files look like now: each one's modification time and length (a
-    /// missing file is its own state).
-    fn fingerprint(&self) -> Vec<Option<(SystemTime, u64)>> {
+    /// What the watched files hold now: a digest of each (a missing file is its own state).
+    /// They are small; a digest sees an edit that keeps the length within one timestamp tick.
+    fn fingerprint(&self) -> Vec<Option<[u8; 32]>> {
+        use sha2::{Digest as _, Sha256};
         self.watched()
             .iter()
             .map(|path| {
-                let meta = std::fs::metadata(path).ok()?;
-                Some((meta.modified().ok()?, meta.len()))
+                std::fs::read(path)
+                    .ok()
+                    .map(|bytes| Sha256::digest(&bytes).into())
             })
             .collect()
     }
@@ -139,7 +140,7 @@ pub struct Postern {
     setup: Setup,
     prompt: Arc<dyn MfaPrompt>,
     resolver: Arc<Resolver>,
-    seen: Vec<Option<(SystemTime, u64)>>,
+    seen: Vec<Option<[u8; 32]>>,
     registry: Registry,
 }
 
@@ -184,8 +185,8 @@ impl Postern {
         if now == self.seen {
             return Ok(false);
         }
-        // Seen even when the new files do not load: the error is said once, not on every call.
-        self.seen = now;
+        // `reload` marks them seen even when they do not load: the error is said once, not on
+        // every call.
         self.reload()?;
         Ok(true)
     }

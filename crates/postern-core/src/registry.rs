@@ -21,6 +21,9 @@ use crate::tunnel::{Tunnel, TunnelEvent};
 /// How much recent output of each session is kept for a terminal that reattaches.
 pub const SCROLLBACK: usize = 512 * 1024;
 
+/// How long a listener may take nothing before it is let go (its stream ends).
+const LISTENER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where a session of the registry stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,8 +207,14 @@ impl Registry {
                     crate::session::SessionFailure::DriverStopped,
                 )));
                 let listener = registry.note(&pumped, &event);
+                // A listener that takes nothing for a while (a window that went away without
+                // saying so) is let go, so it cannot hold the session up; the output keeps
+                // being kept for the next one.
                 if let Some(listener) = listener
-                    && listener.send(event).await.is_err()
+                    && listener
+                        .send_timeout(event, LISTENER_PATIENCE)
+                        .await
+                        .is_err()
                 {
                     registry.unlisten_if(&pumped, &listener);
                 }
@@ -221,6 +230,7 @@ impl Registry {
     fn note(&self, id: &SessionId, event: &SessionEvent) -> Option<mpsc::Sender<SessionEvent>> {
         let mut inner = self.lock();
         let live = inner.sessions.get_mut(id)?;
+        let ended = matches!(event, SessionEvent::Ended(_));
         let state = &mut live.info.state;
         match event {
             SessionEvent::Output(bytes) | SessionEvent::StdErr(bytes) => {
@@ -245,7 +255,12 @@ impl Registry {
             }
             SessionEvent::ExitCode(_) | SessionEvent::Flag(_) => {}
         }
-        live.listener.clone()
+        if ended {
+            // The end is the last event: the listener's stream ends after it.
+            live.listener.take()
+        } else {
+            live.listener.clone()
+        }
     }
 
     fn unlisten_if(&self, id: &SessionId, gone: &mpsc::Sender<SessionEvent>) {
@@ -270,6 +285,12 @@ impl Registry {
             live.listener = Some(tx);
         }
         Some((live.recent.iter().copied().collect(), rx))
+    }
+
+    /// The output of session `id` kept so far, without listening.
+    pub fn recent(&self, id: &SessionId) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        Some(inner.sessions.get(id)?.recent.iter().copied().collect())
     }
 
     /// The writer of session `id` (input, resize, close).
@@ -384,10 +405,14 @@ impl Registry {
         let (ends, unconfirmed_tunnels) = tokio::join!(sessions, tunnel_closes);
         let unconfirmed_sessions = ends
             .iter()
+            // A session that ended by itself meanwhile is not unconfirmed: only a close that
+            // got no answer in time, or that AWS did not confirm, is.
             .filter(|end| {
-                !matches!(
+                matches!(
                     end,
-                    Some(SessionEnd::ClosedByUser | SessionEnd::Closed { .. })
+                    None | Some(SessionEnd::Failed(
+                        crate::session::SessionFailure::NotConfirmed { .. }
+                    ))
                 )
             })
             .count();

@@ -141,6 +141,28 @@ pub trait Remediable: std::error::Error {
     }
 }
 
+/// The remedy of `error` when it is one of core's errors, for a front end that holds errors as
+/// `dyn Error` (through `anyhow`, or a source chain). Each error type of core with a
+/// [`Remediable`] impl in this module is listed here too.
+pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
+    fn of<E: Remediable + 'static>(error: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
+        error.downcast_ref::<E>().map(Remediable::remedy)
+    }
+    of::<CredentialError>(error)
+        .or_else(|| of::<AccessError>(error))
+        .or_else(|| of::<ProfileError>(error))
+        .or_else(|| of::<KeychainError>(error))
+        .or_else(|| of::<PromptError>(error))
+        .or_else(|| of::<SettingsError>(error))
+        .or_else(|| of::<PathsError>(error))
+        .or_else(|| of::<SessionError>(error))
+        .or_else(|| of::<SessionFailure>(error))
+        .or_else(|| of::<LinkLost>(error))
+        .or_else(|| of::<TunnelError>(error))
+        .or_else(|| of::<ResolveError>(error))
+        .or_else(|| of::<LoadError>(error))
+}
+
 /// A problem as a front end receives it: code, sentence, remedy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {

@@ -80,7 +80,8 @@ pub enum TunnelEvent {
         /// The host it was reached through the instance, if not the instance itself.
         host: Option<String>,
     },
-    /// The tunnel was closed.
+    /// The tunnel was closed: its listener, its sessions and every connection (some opened
+    /// while it closed get no `ConnectionClosed` of their own). The last event.
     Closed {
         /// How many sessions AWS did not confirm ended.
         unconfirmed: usize,
@@ -188,8 +189,10 @@ async fn stop_and_wait(
     let _ = stop.send(true);
     let deadline = tokio::time::Instant::now() + session::CLOSE_LIMIT + Duration::from_secs(1);
     let mut unfinished = 0;
-    for task in tasks {
-        if tokio::time::timeout_at(deadline, task).await.is_err() {
+    for mut task in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            // Stopped, not left behind (its session ends after the account's idle timeout).
+            task.abort();
             unfinished += 1;
         }
     }
