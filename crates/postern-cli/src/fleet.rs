@@ -8,7 +8,7 @@ use std::time::Duration;
 use postern_core::credentials::{Resolver, Selection};
 use postern_core::credentials::{format_unix, unix_now};
 use postern_core::inventory::cache::{Cache, Listed};
-use postern_core::inventory::listing::{Event, Limits, Listing, Request, Scope, rejudge};
+use postern_core::inventory::listing::{Event, Listing, Request, Scope, rejudge};
 use postern_core::inventory::row::Row;
 use postern_core::inventory::search::Query;
 use postern_core::settings::{Regions, State};
@@ -64,28 +64,7 @@ pub(crate) async fn scopes(
             })
             .collect());
     }
-    let selection = Selection::from_option(profile);
-    // A profile is named without its credentials (a cached list needs no MFA code); only the
-    // environment's keys, which cost nothing to read, are resolved here, for their region.
-    let (identity, regions) = match resolver.profile_name(&selection)? {
-        Some(profile) => (profile, regions),
-        None => {
-            let resolved = resolver.credentials(&selection).await?;
-            let regions = match (&regions, &resolved.region) {
-                // With no profile at all, the environment's region.
-                (Regions::OfProfiles, Some(own)) if region.is_none() => {
-                    Regions::Listed(vec![own.clone()])
-                }
-                _ => regions,
-            };
-            ("environment".to_owned(), regions)
-        }
-    };
-    Ok(vec![Scope {
-        identity,
-        selection,
-        regions,
-    }])
+    Ok(vec![Scope::active(resolver, profile, region).await?])
 }
 
 pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result<u8> {
@@ -121,15 +100,7 @@ pub(crate) async fn ls(resolver: &Arc<Resolver>, ask: Ask<'_>) -> anyhow::Result
             (cache.parts(&listed.parts), true)
         }
         _ => {
-            let request = Request {
-                resolver: resolver.clone(),
-                scopes,
-                profile_regions: resolver.profile_regions(),
-                reach: settings.inventory.reach.clone(),
-                aliases: settings.account_aliases.clone(),
-                denied: state.denied_sessions.clone(),
-                limits: Limits::default(),
-            };
+            let request = Request::for_scopes(resolver.clone(), scopes)?;
             let progress = std::io::stderr().is_terminal();
             let mut listing = Listing::start(request);
             let mut produced: Vec<(String, String)> = Vec::new();

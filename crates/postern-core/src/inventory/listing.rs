@@ -37,6 +37,43 @@ pub struct Scope {
     pub regions: Regions,
 }
 
+impl Scope {
+    /// The active identity (or `profile`), in `region`, else the settings' regions. A profile
+    /// is named without its credentials (a cached list needs no MFA code); only the
+    /// environment's keys, which cost nothing to read, are resolved, for their region: with no
+    /// profile at all, the environment's region is the one listed.
+    pub async fn active(
+        resolver: &Resolver,
+        profile: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Self, crate::credentials::CredentialError> {
+        let regions = match region {
+            Some(region) => Regions::Listed(vec![region.to_owned()]),
+            None => resolver.settings().inventory.regions.clone(),
+        };
+        let selection = Selection::from_option(profile);
+        if let Some(profile) = resolver.profile_name(&selection)? {
+            return Ok(Self {
+                identity: profile,
+                selection,
+                regions,
+            });
+        }
+        let resolved = resolver.credentials(&selection).await?;
+        let regions = match (&regions, &resolved.region) {
+            (Regions::OfProfiles, Some(own)) if region.is_none() => {
+                Regions::Listed(vec![own.clone()])
+            }
+            _ => regions,
+        };
+        Ok(Self {
+            identity: "environment".to_owned(),
+            selection,
+            regions,
+        })
+    }
+}
+
 /// How hard to push.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -80,6 +117,28 @@ pub struct Request {
     pub denied: BTreeMap<String, BTreeMap<String, u64>>,
     /// How hard to push.
     pub limits: Limits,
+}
+
+impl Request {
+    /// A request for `scopes` with everything else from the resolver: the profiles' regions,
+    /// the tag rules and account aliases of the settings, the refusals remembered in Postern's
+    /// state, the default limits.
+    pub fn for_scopes(
+        resolver: Arc<Resolver>,
+        scopes: Vec<Scope>,
+    ) -> Result<Self, crate::settings::SettingsError> {
+        let state = crate::settings::State::load(resolver.paths())?;
+        let settings = resolver.settings();
+        Ok(Self {
+            profile_regions: resolver.profile_regions(),
+            reach: settings.inventory.reach.clone(),
+            aliases: settings.account_aliases.clone(),
+            denied: state.denied_sessions,
+            limits: Limits::default(),
+            scopes,
+            resolver,
+        })
+    }
 }
 
 pub use crate::progress::Progress;
