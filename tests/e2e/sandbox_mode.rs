@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use postern_core::aws::AwsAccess;
 use postern_core::credentials::{Selection, unix_now};
+use postern_core::inventory::listing::{Event, Listing, Request, Scope};
 use postern_core::keychain::{OsStore, SecretStore as _};
 use postern_core::mfa::window::{PromptEvent, WindowPrompt};
 use postern_core::registry::About;
@@ -81,6 +82,38 @@ async fn the_desktop_s_sandbox_mode_signs_in_with_the_virtual_device_and_opens_a
         .await
         .expect("whoami");
     assert!(arn.contains(":assumed-role/developer/"), "{arn}");
+
+    // The window lists as reachable only what the demo role may open: sandbox mode's tag rules
+    // are the role's reach, as the start line gives it.
+    assert!(
+        !demo.reach.is_empty(),
+        "the start line gives the role's reach"
+    );
+    let scope = Scope::active(postern.resolver(), Some(ROLE_PROFILE), None)
+        .await
+        .expect("the demo role's scope");
+    let request = Request::for_scopes(postern.resolver().clone(), vec![scope]).expect("a request");
+    let mut listing = Listing::start(request);
+    let (mut reachable, mut outside) = (0, 0);
+    while let Some(event) = listing.next().await {
+        if let Event::Part(part) = event {
+            assert_eq!(part.problem, None, "listed");
+            for row in part.rows {
+                let team = row.tags.get("team").cloned().unwrap_or_default();
+                let allowed = demo.reach["team"].contains(&team);
+                if row.reachable {
+                    reachable += 1;
+                    assert!(allowed, "{} (team {team}) is listed as reachable", row.id);
+                } else if !allowed && row.state.as_deref() == Some("running") {
+                    outside += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        reachable > 0 && outside > 0,
+        "{reachable} reachable, {outside} outside the rules"
+    );
 
     // A shell, kept by core's registry.
     let target = instance("payments");

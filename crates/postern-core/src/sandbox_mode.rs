@@ -12,7 +12,7 @@
 //! 6238 TOTP from the seed in the start line), so the window can show it, as an authenticator
 //! app would.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -54,6 +54,10 @@ pub struct SandboxDemo {
     pub mfa_secret: Secret,
     /// The role it may assume with MFA.
     pub role_arn: String,
+    /// The tags of the instances that role may open sessions on (key: allowed values): sandbox
+    /// mode's tag rules, so what the window lists as reachable is what the role may open.
+    #[serde(default)]
+    pub reach: BTreeMap<String, Vec<String>>,
 }
 
 /// Why the sandbox's start line cannot be used.
@@ -147,6 +151,23 @@ impl Setup {
         );
         std::fs::write(&files.config, config).map_err(failed)?;
         std::fs::write(&files.credentials, "").map_err(failed)?;
+        let paths = Paths::at(&folder.join("postern"));
+        if !demo.reach.is_empty() {
+            // The role's reach as Postern's own tag rules (what an organisation's policy would
+            // say for a real role).
+            let tags = toml::Value::try_from(&demo.reach).map_err(|e| {
+                SandboxError::StartLine(format!("its tag rules cannot be written: {e}"))
+            })?;
+            let rule = toml::Table::from_iter([("tags".to_owned(), tags)]);
+            let inventory = toml::Table::from_iter([(
+                "reach".to_owned(),
+                toml::Value::Array(vec![toml::Value::Table(rule)]),
+            )]);
+            let settings =
+                toml::Table::from_iter([("inventory".to_owned(), toml::Value::Table(inventory))]);
+            std::fs::create_dir_all(paths.home()).map_err(failed)?;
+            std::fs::write(paths.settings_file(), settings.to_string()).map_err(failed)?;
+        }
         let environment = Environment {
             access_key_id: Some(demo.access_key_id.clone()),
             secret_access_key: Some(demo.secret_access_key.clone()),
@@ -157,7 +178,7 @@ impl Setup {
             service_endpoints: HashMap::new(),
         };
         Ok(Setup {
-            paths: Paths::at(&folder.join("postern")),
+            paths,
             files,
             environment,
             secrets: Secrets::Store(Arc::new(MemoryStore::default())),

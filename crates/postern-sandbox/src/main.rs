@@ -42,7 +42,7 @@ enum Command {
         background: bool,
         /// Print one JSON line instead of the export lines, for a program that starts the
         /// sandbox: {"endpoint": …, "demo": {"access_key_id", "secret_access_key", "region",
-        /// "mfa_serial", "mfa_secret", "role_arn"}} (demo is null when the scenario has none).
+        /// "mfa_serial", "mfa_secret", "role_arn", "reach"}} (demo is null when the scenario has none).
         #[arg(long, conflicts_with = "background")]
         json: bool,
         /// Stop when standard input closes (the program that started it exited or let go).
@@ -172,6 +172,7 @@ fn start_line(endpoint: &str, demo: Option<&postern_sandbox::DemoIdentity>) -> S
             "mfa_serial": demo.mfa_serial,
             "mfa_secret": demo.mfa_secret,
             "role_arn": demo.role_arn,
+            "reach": demo.reach,
         })
     });
     serde_json::json!({ "endpoint": endpoint, "demo": demo }).to_string()

@@ -18,6 +18,8 @@
 //! account = "210987654321"
 //! user = "demo"
 //! role = "developer"
+//! reach = { team = ["payments", "search"] }   # optional: the instances the role may open, as
+//!                                              # tag rules (printed for the desktop's sandbox mode)
 //!
 //! [[accounts]]
 //! id = "210987654321"
@@ -246,6 +248,11 @@ pub struct Demo {
     pub user: String,
     /// The role (in the same account) printed as `POSTERN_SANDBOX_ROLE_ARN`.
     pub role: String,
+    /// The tags of the instances the role may open sessions on (key: allowed values), as
+    /// `serve --json` prints them: sandbox mode's tag rules, so the window lists as reachable what
+    /// the role's policy lets it open. It must agree with the role's policy.
+    #[serde(default)]
+    pub reach: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One AWS account.

@@ -29,6 +29,8 @@ pub struct DemoIdentity {
     pub mfa_secret: String,
     /// The role it may assume with MFA.
     pub role_arn: String,
+    /// The tags of the instances that role may open sessions on.
+    pub reach: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for DemoIdentity {
@@ -427,6 +429,7 @@ impl World {
                     mfa_serial: device.serial.clone(),
                     mfa_secret: device.secret.to_base32(),
                     role_arn: format!("arn:aws:iam::{}:role/{}", demo.account, demo.role),
+                    reach: demo.reach.clone(),
                 });
             }
         }
