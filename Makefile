@@ -35,7 +35,8 @@ ui: ## Build the front end into ui/dist
 # Running
 
 .PHONY: run
-run: deps ui ## Build and open the desktop app (on the local sandbox when no AWS profile exists)
+run: deps ui ## Build and open the desktop app (it offers the local sandbox when no AWS profile exists)
+	cargo build --locked -p postern-sandbox --bin postern-sandbox
 	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
 	.ci/run-app
 
@@ -90,12 +91,22 @@ test-rust: ui
 
 # Independent clients against the sandbox: the AWS CLI v1 and boto3 (raw responses checked
 # against the botocore models), and the STS/EC2 happy paths on moto as well; botocore reading
-# the same AWS config files as `postern`. Needs the binaries.
+# the same AWS config files as `postern`. Needs the binaries (built for the whole workspace, as
+# test-rust builds them: a narrower build would unify other features and compile the AWS SDK again).
 .PHONY: test-peers
 test-peers: ## AWS CLI, boto3, moto and botocore's config reader against the sandbox and postern
 	.ci/deps venv
-	cargo build -q -p postern-sandbox --bin postern-sandbox -p postern-cli --bin postern --locked
+	cargo build -q --workspace --bins --locked
 	.venv/bin/python -m unittest discover -s tests/peers -p 'test_*.py' -v
+
+# The window's IPC types in TypeScript, generated from the Rust ones (src-tauri/src/ipc.rs);
+# the `bindings` test of `make test` fails when ui/src/ipc/bindings.ts is not what this writes.
+.PHONY: bindings
+# It needs no built UI (the UI's own build type-checks against these bindings): an empty ui/dist
+# is enough for generate_context!.
+bindings: ## Rewrite ui/src/ipc/bindings.ts from the Rust types
+	mkdir -p ui/dist
+	POSTERN_WRITE_BINDINGS=1 cargo test --locked -p postern-desktop --lib bindings
 
 .PHONY: test-ui
 test-ui: ## Type-check the UI and run its unit tests
@@ -103,10 +114,12 @@ test-ui: ## Type-check the UI and run its unit tests
 	npm --prefix ui test --silent
 
 # The real window under Xvfb, driven through tauri-driver + WebKitWebDriver; screenshots land in
-# target/screenshots/. `tauri build --debug` embeds ui/dist, as users get it.
+# target/screenshots/. `tauri build --debug` embeds ui/dist, as users get it; the app starts
+# postern-sandbox from its own folder (target/debug), built with the workspace.
 .PHONY: test-desktop
 test-desktop: ui ## WebDriver tests of the desktop window under Xvfb
 	.ci/deps tools
+	cargo build --workspace --bins --locked
 	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
 	TAURI_DRIVER=$(TAURI_DRIVER) $(XVFB) tests/webdriver/run.sh $(DESKTOP_BIN)
 

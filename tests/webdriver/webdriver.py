@@ -29,9 +29,16 @@ class WebDriverError(RuntimeError):
 class Session:
     """One app window under WebDriver. Closing the session closes the app."""
 
-    def __init__(self, application: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        application: str,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.conn = http.client.HTTPConnection(DRIVER_HOST, DRIVER_PORT, timeout=60)
         options: dict[str, object] = {"application": application}
+        if args:
+            options["args"] = args
         if env:
             # WebKitWebDriver passes no environment of its own: the app inherits tauri-driver's.
             options["env"] = env
@@ -77,6 +84,72 @@ class Session:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{css} still reads {current!r} after {timeout}s")
             time.sleep(0.1)
+
+    def find_all(self, css: str) -> list[str]:
+        """Every element matching `css` now (perhaps none)."""
+        value = self._call(
+            "POST", f"/session/{self.id}/elements", {"using": "css selector", "value": css}
+        )
+        return [v[ELEMENT] for v in value]
+
+    def gone(self, css: str, timeout: float = 10.0) -> None:
+        """Wait until nothing matches `css`."""
+        deadline = time.monotonic() + timeout
+        while self.find_all(css):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{css} is still there after {timeout}s")
+            time.sleep(0.1)
+
+    def attribute(self, element: str, name: str) -> str | None:
+        return self._call("GET", f"/session/{self.id}/element/{element}/attribute/{name}")
+
+    def wait_for_attribute(self, css: str, name: str, want: str, timeout: float = 10.0) -> str:
+        """Wait until the element matching `css` has attribute `name` equal to `want`."""
+        deadline = time.monotonic() + timeout
+        element = self.find(css, timeout)
+        while True:
+            value = self.attribute(element, name)
+            if value == want:
+                return element
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{css}[{name}] is {value!r}, not {want!r}, after {timeout}s")
+            time.sleep(0.1)
+
+    def click(self, element: str) -> None:
+        self._call("POST", f"/session/{self.id}/element/{element}/click", {})
+
+    def type(self, element: str, text: str) -> None:
+        """Send keys to `element` (WebDriver key codes: Enter is \ue007)."""
+        self._call("POST", f"/session/{self.id}/element/{element}/value", {"text": text})
+
+    def press_with_control(self, key: str) -> None:
+        """Ctrl+`key` to the focused element, as key actions (what a keyboard sends)."""
+        control = "\ue009"
+        keys = [
+            {"type": "keyDown", "value": control},
+            {"type": "keyDown", "value": key},
+            {"type": "keyUp", "value": key},
+            {"type": "keyUp", "value": control},
+        ]
+        self._call(
+            "POST",
+            f"/session/{self.id}/actions",
+            {"actions": [{"type": "key", "id": "keyboard", "actions": keys}]},
+        )
+        self._call("DELETE", f"/session/{self.id}/actions")
+
+    def execute(self, script: str, *args: object) -> object:
+        return self._call(
+            "POST", f"/session/{self.id}/execute/sync", {"script": script, "args": list(args)}
+        )
+
+    def window_rect(self) -> dict:
+        return self._call("GET", f"/session/{self.id}/window/rect")
+
+    def set_window_size(self, width: int, height: int) -> dict:
+        return self._call(
+            "POST", f"/session/{self.id}/window/rect", {"width": width, "height": height}
+        )
 
     def title(self) -> str:
         return self._call("GET", f"/session/{self.id}/title")

@@ -1,17 +1,15 @@
-import { getVersion } from "@tauri-apps/api/app";
+import { mount } from "svelte";
+import App from "./components/App.svelte";
 import { isTauri } from "@tauri-apps/api/core";
-import { describeBuild } from "./build-info";
+import { TauriBackend } from "./backend/tauri";
+import { FakeBackend } from "./backend/fake";
+import "./style.css";
 
-async function showBuild(): Promise<void> {
-  const line = document.querySelector<HTMLParagraphElement>("#build");
-  if (!line) return;
-  try {
-    const version = isTauri() ? await getVersion() : null;
-    line.textContent = describeBuild({ version });
-  } catch (error) {
-    line.textContent = `Could not ask the desktop shell for its version: ${String(error)}`;
-    line.classList.add("failed");
-  }
-}
+// Inside the desktop app: core through IPC. In a plain browser (npm run dev): the in-memory fake
+// (`?sandbox` starts it as `postern-desktop --sandbox` would).
+const backend = isTauri()
+  ? new TauriBackend()
+  : new FakeBackend({ sandbox: new URLSearchParams(location.search).has("sandbox") });
 
-void showBuild();
+const target = document.getElementById("app");
+if (target) mount(App, { target, props: { backend } });

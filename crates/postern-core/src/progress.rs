@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 /// How far a job has got.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Progress {
     /// Parts finished (listed, gathered, or failed).
     pub done: usize,

@@ -26,6 +26,7 @@ const LISTENER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5)
 
 /// Where a session of the registry stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Opened; nothing heard from the agent yet.

@@ -20,6 +20,7 @@ use crate::tunnel::TunnelError;
 
 /// What kind of problem it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// An MFA code is needed and nobody could be asked.
@@ -68,6 +69,7 @@ pub enum Code {
 
 /// What the user can do about a problem; the front end says it in its own words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "remedy", rename_all = "snake_case")]
 pub enum Remedy {
     /// Nothing in particular: the message says it all.
@@ -165,6 +167,7 @@ pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
 
 /// A problem as a front end receives it: code, sentence, remedy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Report {
     /// What kind of problem.
     pub code: Code,

@@ -15,6 +15,7 @@ pub const MIN_REMOTE_HOST_AGENT: &str = "3.1.1374.0";
 
 /// What Systems Manager says of an instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SsmStatus {
     /// The agent pings: sessions can start.
@@ -44,6 +45,7 @@ impl SsmStatus {
 
 /// Why an instance is out of reach, the first that applies, in this order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case", tag = "code")]
 pub enum Unreachable {
     /// Not running (stopped, stopping, pending…).
@@ -98,6 +100,7 @@ impl Unreachable {
 
 /// One instance (or hybrid node) of one identity and region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Row {
     /// `i-…`, or `mi-…` for a hybrid node.
     pub id: String,

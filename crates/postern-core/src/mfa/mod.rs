@@ -55,6 +55,7 @@ impl MfaCode {
 
 /// Why the previous answer was not taken, shown with the next request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Retry {
     /// AWS did not accept the code (wrong, expired, or already used elsewhere).

@@ -16,6 +16,7 @@ use crate::mfa::{MfaPrompt, MfaRequest, PromptError, PromptFuture, Retry};
 
 /// A question for the window: a code for one device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Question {
     /// Its id, for the answer.
     pub id: u64,
@@ -33,6 +34,7 @@ pub struct Question {
 
 /// What the prompt tells the window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum PromptEvent {
     /// Show this question (new, or with more profiles waiting: same id).

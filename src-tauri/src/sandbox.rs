@@ -1,0 +1,178 @@
+//! The sandbox inside the app: `postern-sandbox`, shipped beside the app's binary, started as a
+//! child with `serve --json --exit-with-stdin --no-admin`. It says where it answers on its
+//! first line, runs with its admin API off, and exits when the app's end of its stdin closes
+//! (when the app quits, or crashes: the OS closes the pipe). Its demo keys stay in memory and
+//! its state in a folder of its own, removed when sandbox mode ends.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use postern_core::sandbox_mode::{SandboxDemo, SandboxStart};
+
+/// How long the sandbox may take to print its start line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The binary is not beside the app.
+    #[error(
+        "the sandbox program is not installed beside Postern (looked for {0}); reinstall Postern, or build it with `cargo build -p postern-sandbox`"
+    )]
+    Missing(String),
+    /// It could not be started.
+    #[error("the sandbox could not be started: {0}")]
+    Spawn(std::io::Error),
+    /// It stopped, or said nothing, before it was ready.
+    #[error("the sandbox stopped while starting (its log, {log}, says why)")]
+    Stopped {
+        /// Its log.
+        log: String,
+    },
+    /// It did not say it was ready in time.
+    #[error("the sandbox did not start within {} s (its log, {log}, may say why)", START_TIMEOUT.as_secs())]
+    Slow {
+        /// Its log.
+        log: String,
+    },
+    /// Its start line was not usable.
+    #[error(transparent)]
+    Mode(#[from] postern_core::sandbox_mode::SandboxError),
+    /// Its folder could not be made.
+    #[error("cannot make sandbox mode's folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running sandbox; dropping it closes its stdin (it exits) and removes its folder.
+pub struct Sandbox {
+    child: Child,
+    start: SandboxStart,
+    folder: PathBuf,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("endpoint", &self.start.endpoint)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the sandbox program is: beside this program.
+pub fn program() -> Result<PathBuf, StartError> {
+    let name = format!("postern-sandbox{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
+        .unwrap_or_else(|| PathBuf::from(&name));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(StartError::Missing(path.display().to_string()))
+    }
+}
+
+impl Sandbox {
+    /// Start the sandbox, with sandbox mode's state under a new folder in `parent`; blocks until
+    /// it is ready (call it off the async runtime's threads).
+    pub fn start(parent: &Path) -> Result<Self, StartError> {
+        let program = program()?;
+        let folder = parent.join(format!("postern-sandbox-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).map_err(|source| StartError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+        let log_path = folder.join("sandbox.log");
+        let log = std::fs::File::create(&log_path).map_err(|source| StartError::Folder {
+            path: log_path.display().to_string(),
+            source,
+        })?;
+        let mut child = Command::new(program)
+            .args(["serve", "--json", "--exit-with-stdin", "--no-admin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(StartError::Spawn)?;
+        let log = log_path.display().to_string();
+        let Some(stdout) = child.stdout.take() else {
+            return Err(StartError::Stopped { log });
+        };
+        // Read the start line on a thread, so a sandbox that hangs cannot hang the app.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(read.map(|_| line));
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) if !line.trim().is_empty() => line,
+            Ok(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(StartError::Stopped { log });
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(StartError::Slow { log });
+            }
+        };
+        let start = match SandboxStart::parse(&line) {
+            Ok(start) => start,
+            Err(error) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error.into());
+            }
+        };
+        Ok(Self {
+            child,
+            start,
+            folder,
+        })
+    }
+
+    /// What it printed when it was ready.
+    pub fn start_line(&self) -> &SandboxStart {
+        &self.start
+    }
+
+    /// Its demo identity.
+    pub fn demo(&self) -> Option<&SandboxDemo> {
+        self.start.demo.as_ref()
+    }
+
+    /// Sandbox mode's state folder (Postern's, inside the sandbox's folder).
+    pub fn state_folder(&self) -> PathBuf {
+        self.folder.join("state")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Closing its stdin is how it is told to stop.
+        drop(self.child.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
