@@ -7,12 +7,16 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
+# The Tauri CLI (ui/'s devDependencies), for bundles: $(TAURI) build --bundles deb.
 TAURI := ui/node_modules/.bin/tauri
 TAURI_DRIVER := $(CURDIR)/target/tools/bin/tauri-driver
 DESKTOP_BIN := target/debug/postern-desktop
 XVFB := xvfb-run -a -s "-screen 0 1280x800x24"
 # The tauri CLI rejects CI=1 (it wants true/false); pass it a value it accepts.
 TAURI_ENV := CI=true
+# The desktop app with ui/dist embedded (the custom protocol, as `tauri build` makes it) and
+# postern-sandbox beside it, built over the whole workspace (one feature set for every build).
+DESKTOP_BUILD := cargo build --workspace --bins --locked --features postern-desktop/custom-protocol
 
 .PHONY: help
 help: ## List the targets
@@ -36,8 +40,7 @@ ui: ## Build the front end into ui/dist
 
 .PHONY: run
 run: deps ui ## Build and open the desktop app (it offers the local sandbox when no AWS profile exists)
-	cargo build --locked -p postern-sandbox --bin postern-sandbox
-	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
+	$(DESKTOP_BUILD)
 	.ci/run-app
 
 # Quiet (@, cargo -q): what it prints on stdout is for `eval`.
@@ -114,13 +117,14 @@ test-ui: ## Type-check the UI and run its unit tests
 	npm --prefix ui test --silent
 
 # The real window under Xvfb, driven through tauri-driver + WebKitWebDriver; screenshots land in
-# target/screenshots/. `tauri build --debug` embeds ui/dist, as users get it; the app starts
-# postern-sandbox from its own folder (target/debug), built with the workspace.
+# target/screenshots/. The app is built as `tauri build --debug --no-bundle` builds it (ui/dist
+# embedded, served over the custom protocol, as users get it), but by cargo over the whole
+# workspace: a build of the desktop package alone would unify other features and compile the
+# AWS SDK a second time. It starts postern-sandbox from its own folder (target/debug).
 .PHONY: test-desktop
 test-desktop: ui ## WebDriver tests of the desktop window under Xvfb
 	.ci/deps tools
-	cargo build --workspace --bins --locked
-	$(TAURI_ENV) $(TAURI) build --debug --no-bundle
+	$(DESKTOP_BUILD)
 	TAURI_DRIVER=$(TAURI_DRIVER) $(XVFB) tests/webdriver/run.sh $(DESKTOP_BIN)
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 const COMMANDS: &[&str] = &[
     "app_state",
     "start_sandbox",
+    "add_profile",
     "sandbox_code",
     "sign_in",
     "answer_mfa",

@@ -11,7 +11,9 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Emitter, State};
 
 use crate::desktop::{Desktop, problem};
-use crate::ipc::{AppView, ListingUpdate, OpenShell, SandboxCode, SessionView, SignedIn};
+use crate::ipc::{
+    AddProfile, AppView, ListingUpdate, OpenShell, SandboxCode, SessionView, SignedIn,
+};
 
 type Reply<T> = Result<T, Report>;
 
@@ -25,6 +27,12 @@ pub fn app_state(desktop: State<'_, Desktop>) -> AppView {
 #[tauri::command]
 pub async fn start_sandbox(desktop: State<'_, Desktop>) -> Reply<AppView> {
     desktop.start_sandbox().await
+}
+
+/// Add a profile for an IAM user's keys, and make it the active one.
+#[tauri::command]
+pub fn add_profile(desktop: State<'_, Desktop>, form: AddProfile) -> Reply<AppView> {
+    desktop.add_profile(form)
 }
 
 /// The code the sandbox's demo device shows now.
@@ -84,8 +92,9 @@ pub fn sessions(desktop: State<'_, Desktop>) -> Vec<SessionView> {
 }
 
 /// A terminal attaches to session `id`: the output kept so far, then everything that follows,
-/// over `output` as raw bytes; its state changes as `session` events. A terminal attaching
-/// again (after a reload) replaces the previous one.
+/// over `output` as raw bytes. Its state goes out as `session` events only, in order, starting
+/// with where it stands now (the reply's view may arrive after them: the window takes its state
+/// from the events). A terminal attaching again (after a reload) replaces the previous one.
 #[tauri::command]
 pub fn attach_session(
     app: AppHandle,
@@ -101,28 +110,32 @@ pub fn attach_session(
     if !recent.is_empty() {
         let _ = output.send(InvokeResponseBody::Raw(recent));
     }
-    let view = desktop
-        .session(&id)
+    let info = registry
+        .info(&id)
         .ok_or_else(|| problem(Code::BadInput, format!("No session {id} is open.")))?;
-    let mut shown = view.state;
+    let view = SessionView::of(&info, None);
+    let mut shown = info.state;
+    let _ = app.emit("session", view.clone());
     tauri::async_runtime::spawn(async move {
         while let Some(event) = events.recv().await {
-            let mut note = None;
-            let delivered = match event {
-                SessionEvent::Output(bytes) | SessionEvent::StdErr(bytes) => {
-                    output.send(InvokeResponseBody::Raw(bytes)).is_ok()
-                }
-                SessionEvent::Reconnecting(lost) => {
-                    note = Some(lost.to_string());
-                    true
-                }
-                _ => true,
+            let (delivered, note, output_only) = match event {
+                SessionEvent::Output(bytes) | SessionEvent::StdErr(bytes) => (
+                    output.send(InvokeResponseBody::Raw(bytes)).is_ok(),
+                    None,
+                    true,
+                ),
+                SessionEvent::Reconnecting(lost) => (true, Some(lost.to_string()), false),
+                _ => (true, None, false),
             };
             // The terminal went away (its webview reloaded): stop; the next one listens.
             if !delivered {
                 break;
             }
-            let Some(info) = registry.sessions().into_iter().find(|s| s.id == id) else {
+            // Output changes the state only while connecting: no lookup per chunk after that.
+            if output_only && shown != SessionState::Connecting {
+                continue;
+            }
+            let Some(info) = registry.info(&id) else {
                 break;
             };
             if info.state != shown || note.is_some() {

@@ -12,16 +12,19 @@ use postern_core::identity::Catalog;
 use postern_core::inventory;
 use postern_core::inventory::listing::{Event, Listing, Request, Scope, role_of};
 use postern_core::mfa::window::{PromptEvent, Question, WindowPrompt};
+use postern_core::profile::add::{NewProfile, add_profile};
 use postern_core::registry::{About, Registry};
 use postern_core::remedy::{Code, Remedy, Report};
 use postern_core::sandbox_mode::ROLE_PROFILE;
+use postern_core::sensitive::{Secret, Sensitive};
 use postern_core::session::{self, SessionId, SessionOptions, SessionRequest};
 use postern_core::settings::State;
 use postern_core::{Postern, Setup};
 use tokio::sync::mpsc;
 
 use crate::ipc::{
-    AppView, IdentityView, ListingUpdate, Mode, OpenShell, SandboxCode, SessionView, SignedIn,
+    AddProfile, AppView, IdentityView, ListingUpdate, Mode, OpenShell, SandboxCode, SessionView,
+    SignedIn,
 };
 use crate::sandbox::Sandbox;
 
@@ -156,19 +159,70 @@ impl Desktop {
                 "Close your open sessions and tunnels before you try the sandbox.",
             ));
         }
-        let sandbox = tokio::task::spawn_blocking(|| Sandbox::start(&std::env::temp_dir()))
-            .await
-            .map_err(|e| problem(Code::Internal, format!("the sandbox's start failed: {e}")))?
-            .map_err(|e| problem(Code::Internal, e.to_string()))?;
-        let setup = Setup::for_sandbox(sandbox.start_line(), &sandbox.state_folder())
+        let prompt = self.prompt.clone();
+        // Starting it blocks (a child, its start line, files); so does dropping it on a
+        // failure (it waits for the child to go): all of it off the async threads.
+        let started = tokio::task::spawn_blocking(move || -> Result<_, Report> {
+            let sandbox = Sandbox::start(&std::env::temp_dir())
+                .map_err(|e| problem(Code::Internal, e.to_string()))?;
+            let setup = Setup::for_sandbox(sandbox.start_line(), &sandbox.state_folder())
+                .map_err(|e| Report::of(&e))?;
+            let postern = Postern::at(setup, Arc::new(prompt)).map_err(|e| Report::of(&e))?;
+            Ok(Loaded::new(postern, Some(sandbox)))
+        })
+        .await
+        .map_err(|e| problem(Code::Internal, format!("the sandbox's start failed: {e}")))??;
+        let previous = std::mem::replace(&mut *self.world(), World::Loaded(Box::new(started)));
+        // Whatever opened on the user's AWS while the sandbox started is ended, not orphaned.
+        if let World::Loaded(old) = previous {
+            old.postern.registry().close_all().await;
+            let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        }
+        Ok(self.view())
+    }
+
+    /// Add a profile for an IAM user's keys (keys to the keychain, a section to the AWS config)
+    /// and make it the active one; the window then signs in to it.
+    pub fn add_profile(&self, form: AddProfile) -> Result<AppView, Report> {
+        let AddProfile {
+            profile,
+            access_key_id,
+            secret_access_key,
+            region,
+            mfa_serial,
+        } = form;
+        let new = NewProfile {
+            name: profile.trim().to_owned(),
+            access_key_id: access_key_id.trim().to_owned(),
+            secret_access_key: Secret::new(secret_access_key.trim()),
+            region: region.trim().to_owned(),
+            mfa_serial: mfa_serial
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+        };
+        // The typed secret, as it came over IPC, is wiped now that it is wrapped.
+        drop(Sensitive::<String>::new(secret_access_key));
+        self.with_loaded(|l| {
+            if l.sandbox.is_some() {
+                return Err(problem(
+                    Code::BadInput,
+                    "Postern is on the sandbox: profiles are added to your own AWS config, outside it.",
+                ));
+            }
+            let name = new.name.clone();
+            let resolver = l.postern.resolver().clone();
+            add_profile(
+                &l.postern.setup().files,
+                resolver.profiles(),
+                resolver.keychain(),
+                new,
+            )
             .map_err(|e| Report::of(&e))?;
-        let postern =
-            Postern::at(setup, Arc::new(self.prompt.clone())).map_err(|e| Report::of(&e))?;
-        let previous = std::mem::replace(
-            &mut *self.world(),
-            World::Loaded(Box::new(Loaded::new(postern, Some(sandbox)))),
-        );
-        drop(previous);
+            l.postern.reload().map_err(|e| Report::of(&e))?;
+            l.active = Some(name);
+            l.signed_in = None;
+            Ok(())
+        })??;
         Ok(self.view())
     }
 
@@ -219,8 +273,13 @@ impl Desktop {
             mfa_until,
             region: resolved.region.clone(),
         };
-        if let Some(profile) = &resolved.profile {
-            let _ = State::update(resolver.paths(), |s| s.used(profile, unix_now()));
+        if let Some(profile) = resolved.profile.clone() {
+            // State's lock may wait on another Postern process: off the async threads.
+            let paths = resolver.paths().clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                State::update(&paths, |s| s.used(&profile, unix_now()))
+            })
+            .await;
         }
         self.with_loaded(|l| {
             // Only if Postern is still the one signed in to (not replaced meanwhile).
@@ -234,7 +293,7 @@ impl Desktop {
 
     /// Answer MFA question `id` (the code is dropped here; it went to the resolver).
     pub fn answer_mfa(&self, id: u64, code: String) -> bool {
-        let code = postern_core::sensitive::Sensitive::new(code);
+        let code = Sensitive::new(code);
         self.prompt.answer(id, code.expose_str())
     }
 

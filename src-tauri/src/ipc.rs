@@ -131,7 +131,10 @@ pub struct SignedIn {
     pub region: Option<String>,
 }
 
-/// The code the sandbox's virtual MFA device shows now.
+/// The code the sandbox's virtual MFA device shows now: the one code that goes out to the
+/// window, by design and in sandbox mode only. The device is the sandbox's demo (a pretend AWS
+/// on this machine, whose seed it prints), shown as an authenticator app would show it; no code
+/// of a real device ever goes out.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SandboxCode {
@@ -219,6 +222,24 @@ pub struct OpenShell {
     pub region: Option<String>,
 }
 
+/// "Add an AWS profile": an IAM user's keys (to the keychain) and where they are used. The only
+/// secret that crosses IPC besides an MFA code, once, inbound: it is wrapped as soon as it
+/// arrives and this type has no `Debug`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AddProfile {
+    /// The profile's name.
+    pub profile: String,
+    /// The access key id (`AKIA…`).
+    pub access_key_id: String,
+    /// The secret key, typed into a password field.
+    pub secret_access_key: String,
+    /// The region.
+    pub region: String,
+    /// The user's MFA device, if it has one.
+    pub mfa_serial: Option<String>,
+}
+
 #[cfg(test)]
 mod bindings {
     use std::path::Path;
@@ -268,6 +289,7 @@ mod bindings {
             SessionView,
             ListingUpdate,
             OpenShell,
+            AddProfile,
         );
         out.truncate(out.trim_end().len());
         out.push('\n');

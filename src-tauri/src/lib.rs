@@ -63,11 +63,19 @@ pub fn run() {
                     let _ = handle.emit("mfa", event);
                 }
             });
+            // Asked to stop (logout, `kill`, Ctrl+C in the terminal it runs from): quit as the
+            // window's close does, ending sessions on AWS and stopping the sandbox.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                stop_requested().await;
+                handle.exit(0);
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_state,
             commands::start_sandbox,
+            commands::add_profile,
             commands::sandbox_code,
             commands::sign_in,
             commands::answer_mfa,
@@ -97,6 +105,32 @@ pub fn run() {
             tauri::async_runtime::block_on(desktop.shut_down());
         }
     });
+}
+
+/// Resolves when the process is asked to stop: SIGTERM, SIGINT or SIGHUP (Ctrl+C elsewhere).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,14 +85,10 @@ impl Sandbox {
     /// it is ready (call it off the async runtime's threads).
     pub fn start(parent: &Path) -> Result<Self, StartError> {
         let program = program()?;
-        let folder = parent.join(format!("postern-sandbox-mode-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&folder);
-        std::fs::create_dir_all(&folder).map_err(|source| StartError::Folder {
-            path: folder.display().to_string(),
-            source,
-        })?;
+        remove_abandoned_folders(parent);
+        let folder = private_folder(parent)?;
         let log_path = folder.join("sandbox.log");
-        let log = std::fs::File::create(&log_path).map_err(|source| StartError::Folder {
+        let log = std::fs::File::create_new(&log_path).map_err(|source| StartError::Folder {
             path: log_path.display().to_string(),
             source,
         })?;
@@ -158,6 +154,72 @@ impl Sandbox {
     }
 }
 
+/// Remove the folders of sandbox modes whose app is gone without cleaning up (killed, crashed):
+/// ours by name and owner, of a process that no longer runs. Linux only (where `/proc` says
+/// which processes run); elsewhere they stay until the OS clears its temporary folder.
+fn remove_abandoned_folders(parent: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("postern-sandbox-mode-"))
+            else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let path = entry.path();
+            // A real folder (never a link) of this user, whose process is gone.
+            let ours =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && Some(m.uid()) == me);
+            if ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+}
+
+/// A new folder in `parent` that only this user can enter. Its name is not guessable and it
+/// must not exist yet (in a shared temporary folder, a folder or link someone else planted under
+/// an expected name is never used).
+fn private_folder(parent: &Path) -> Result<PathBuf, StartError> {
+    let mut last = None;
+    for _ in 0..8 {
+        let folder = parent.join(format!(
+            "postern-sandbox-mode-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        match builder.create(&folder) {
+            Ok(()) => return Ok(folder),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(source) => {
+                return Err(StartError::Folder {
+                    path: folder.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(StartError::Folder {
+        path: parent.display().to_string(),
+        source: last.unwrap_or_else(|| std::io::Error::other("no free name")),
+    })
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Closing its stdin is how it is told to stop.
@@ -174,5 +236,50 @@ impl Drop for Sandbox {
             let _ = self.child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private_folder;
+
+    #[test]
+    fn sandbox_mode_s_folder_is_new_and_private() {
+        let parent =
+            std::env::temp_dir().join(format!("postern-private-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&parent).expect("parent");
+        let first = private_folder(&parent).expect("a folder");
+        let second = private_folder(&parent).expect("another");
+        assert_ne!(first, second, "never the same folder twice");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&first)
+                .expect("made")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "only its user may enter");
+        }
+        let _ = std::fs::remove_dir_all(parent);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn folders_of_apps_that_are_gone_are_removed_and_no_other() {
+        let parent =
+            std::env::temp_dir().join(format!("postern-abandoned-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&parent).expect("parent");
+        let gone = parent.join(format!("postern-sandbox-mode-{}-1", u32::MAX));
+        let mine = parent.join(format!("postern-sandbox-mode-{}-2", std::process::id()));
+        let file = parent.join(format!("postern-sandbox-mode-{}-3", u32::MAX - 1));
+        let other = parent.join("something-else");
+        for dir in [&gone, &mine, &other] {
+            std::fs::create_dir_all(dir.join("state")).expect("folder");
+        }
+        std::fs::write(&file, "not a folder").expect("file");
+        super::remove_abandoned_folders(&parent);
+        assert!(!gone.exists(), "its process is gone");
+        assert!(mine.exists() && other.exists() && file.exists());
+        let _ = std::fs::remove_dir_all(parent);
     }
 }

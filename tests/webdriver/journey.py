@@ -45,8 +45,10 @@ def answer_mfa_with_the_sandbox_code(app: Session) -> None:
             "const m = document.querySelector('.demo .muted')?.textContent ?? '';"
             "return Number((m.match(/(\\d+) s/) || [0, 0])[1]);"
         )
-        if left >= 6 or time.monotonic() > deadline:
+        if left >= 6:
             break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sandbox code never had 6 s to live (last: {left} s)")
         time.sleep(0.5)
     code = app.text(hint)
     assert re.fullmatch(r"\d{6}", code), f"the sandbox code reads {code!r}"
@@ -56,7 +58,17 @@ def answer_mfa_with_the_sandbox_code(app: Session) -> None:
         app.type(field, ENTER)
     except Exception:
         pass
-    app.gone("[data-testid=mfa-code]", timeout=30)
+    # The question is settled at once; AWS's verdict follows: signed in, or asked again.
+    deadline = time.monotonic() + 30
+    while True:
+        if app.find_all(".dialog [role=alert]"):
+            raise AssertionError(f"the sandbox refused its own code {code}")
+        bar = app.find_all("[data-testid=identity-bar]")
+        if bar and not app.find_all("[data-testid=mfa-code]") and "MFA" in app.text(bar[0]):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("not signed in 30 s after the code was typed")
+        time.sleep(0.1)
 
 
 def terminal_input(app: Session) -> str:
@@ -89,3 +101,34 @@ def screenshot_on_failure(app: Session, name: str):
         with contextlib.suppress(Exception):
             app.screenshot(f"{name}-failed")
         raise
+
+
+def type_command(app: Session, keys: str, command: str, timeout: float = 10.0) -> None:
+    """Type `command` a key at a time, each once the shell has echoed the one before, then Enter.
+
+    WebKitWebDriver fires a key's events faster than any keyboard; xterm.js takes some keys
+    straight from keydown and others from the textarea's input event a moment later, so a
+    burst of synthetic keys can reach it out of order ("s leep300" for "sleep 300"). A person
+    typing never outruns the echo; neither does this.
+    """
+    typed = ""
+    for key in command:
+        app.type(keys, key)
+        typed += key
+        deadline = time.monotonic() + timeout
+        # The line is read without trailing blanks: a typed space shows once the next key does.
+        while not current_line(app).endswith(typed.rstrip()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the shell never echoed {typed!r}; its line: {current_line(app)!r}")
+            time.sleep(0.02)
+    app.type(keys, ENTER)
+
+
+def current_line(app: Session) -> str:
+    """The terminal's line with the cursor, without trailing blanks."""
+    return app.execute(
+        "const t = [...document.querySelectorAll('[data-testid=terminal]')]"
+        ".find(e => e.offsetParent !== null);"
+        "const row = t?.querySelector('.xterm-cursor')?.closest('.xterm-rows > div');"
+        "return row ? row.textContent.replace(/\\u00a0/g, ' ').replace(/\\s+$/, '') : '';"
+    )

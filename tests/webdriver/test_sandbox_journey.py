@@ -14,6 +14,7 @@ from journey import (
     answer_mfa_with_the_sandbox_code,
     painted,
     screen_text,
+    type_command,
     terminal_input,
     wait_for_screen,
 )
@@ -68,24 +69,23 @@ class SandboxJourney(unittest.TestCase):
             keys = terminal_input(app)
 
             # Something only the remote shell can compute.
-            app.type(keys, "echo postern-$((6*7))" + ENTER)
+            type_command(app, keys, "echo postern-$((6*7))")
             wait_for_screen(app, r"postern-42")
             app.screenshot("sandbox-03-echo")
 
             # Ctrl+C reaches the shell: it interrupts sleep, and the shell answers at once.
-            app.type(keys, "sleep 300" + ENTER)
+            type_command(app, keys, "sleep 300")
             wait_for_screen(app, r"sleep 300")
             app.press_with_control("c")
-            app.type(keys, "echo back-$((2+3))" + ENTER)
+            type_command(app, keys, "echo back-$((2+3))")
             wait_for_screen(app, r"back-5", timeout=10)
 
             # The remote terminal follows the window's size.
-            app.type(keys, "stty size" + ENTER)
+            type_command(app, keys, "stty size")
             before = self._last_size(wait_for_screen(app, r"\n?\d+ \d+"))
             rect = app.window_rect()
             app.set_window_size(rect["width"] - 240, rect["height"] - 160)
-            app.type(keys, "clear; stty size" + ENTER)
-            after = self._eventually_other_size(before)
+            after = self._size_after_resize(keys, before)
             self.assertLess(after[1], before[1], f"columns {before} -> {after}")
             self.assertLess(after[0], before[0], f"rows {before} -> {after}")
             app.screenshot("sandbox-04-resized")
@@ -101,18 +101,21 @@ class SandboxJourney(unittest.TestCase):
         rows, cols = sizes[-1]
         return int(rows), int(cols)
 
-    def _eventually_other_size(self, before: tuple[int, int]) -> tuple[int, int]:
+    def _size_after_resize(self, keys: str, before: tuple[int, int]) -> tuple[int, int]:
+        """Ask `stty size` until it differs from `before`: the window's new size reaches the
+        shell through its own call, which may land after a command typed at once."""
         import time
 
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 20
         while True:
+            type_command(self.app, keys, "clear; stty size")
+            time.sleep(0.7)
             text = screen_text(self.app)
             sizes = re.findall(r"(?<![\d-])(\d{1,3}) (\d{1,3})(?!\d)", text)
             if sizes and (int(sizes[-1][0]), int(sizes[-1][1])) != before:
                 return int(sizes[-1][0]), int(sizes[-1][1])
             if time.monotonic() > deadline:
                 raise AssertionError(f"stty size still says {before}:\n{text}")
-            time.sleep(0.2)
 
 
 if __name__ == "__main__":

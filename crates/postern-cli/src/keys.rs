@@ -6,18 +6,7 @@ use postern_core::keychain::{AccessKeys, KeychainError, Secret};
 use crate::prompt::{plain_line, secret_line};
 
 fn check_key_id(id: &str) -> anyhow::Result<()> {
-    let valid = id.len() >= 16 && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric());
-    if !valid {
-        anyhow::bail!(
-            "that is not an access key id (16 to 128 letters and digits, like AKIAIOSFODNN7EXAMPLE)"
-        );
-    }
-    if id.starts_with("ASIA") {
-        anyhow::bail!(
-            "{id} is a temporary key (ASIA…): store an IAM user's long-lived key (AKIA…); Postern makes the temporary ones"
-        );
-    }
-    Ok(())
+    postern_core::profile::add::check_access_key_id(id).map_err(anyhow::Error::msg)
 }
 
 /// `postern keys add PROFILE`: ask for the keys (no echo for the secret) and store them.

@@ -299,6 +299,11 @@ impl Registry {
         self.lock().sessions.get(id).map(|l| l.writer.clone())
     }
 
+    /// Session `id` as a front end lists it.
+    pub fn info(&self, id: &SessionId) -> Option<SessionInfo> {
+        self.lock().sessions.get(id).map(|l| l.info.clone())
+    }
+
     /// Every session, oldest first.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let mut all: Vec<SessionInfo> = self

@@ -14,6 +14,7 @@ use crate::mfa::PromptError;
 use crate::paths::PathsError;
 use crate::postern::LoadError;
 use crate::profile::ProfileError;
+use crate::profile::add::AddProfileError;
 use crate::session::{LinkLost, SessionEnd, SessionError, SessionFailure};
 use crate::settings::SettingsError;
 use crate::tunnel::TunnelError;
@@ -163,6 +164,7 @@ pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Option<Remedy> {
         .or_else(|| of::<TunnelError>(error))
         .or_else(|| of::<ResolveError>(error))
         .or_else(|| of::<LoadError>(error))
+        .or_else(|| of::<AddProfileError>(error))
 }
 
 /// A problem as a front end receives it: code, sentence, remedy.
@@ -413,6 +415,26 @@ pub fn end_report(end: &SessionEnd) -> Option<Report> {
             remedy: Remedy::None,
         }),
         SessionEnd::Closed { reason: None } | SessionEnd::ClosedByUser => None,
+    }
+}
+
+impl Remediable for AddProfileError {
+    fn code(&self) -> Code {
+        match self {
+            Self::File { .. } => Code::BadSettings,
+            Self::Keychain(e) => e.code(),
+            _ => Code::BadInput,
+        }
+    }
+
+    fn remedy(&self) -> Remedy {
+        match self {
+            Self::File { path, .. } => Remedy::FixFile {
+                path: Some(path.clone()),
+            },
+            Self::Keychain(e) => e.remedy(),
+            _ => Remedy::None,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 // and an in-memory fake (./fake.ts) that runs the UI in a browser and in the unit tests.
 // Secrets never come back through it: the MFA code goes in once (answerMfa), nothing returns one.
 import type {
+  AddProfile,
   AppView,
   ListingUpdate,
   OpenShell,
@@ -19,6 +20,8 @@ export interface Backend {
   appState(): Promise<AppView>;
   /** Start the local sandbox and put Postern on it. */
   startSandbox(): Promise<AppView>;
+  /** Add a profile for an IAM user's keys (they go to the keychain) and make it the active one. */
+  addProfile(form: AddProfile): Promise<AppView>;
   /** The code the sandbox's demo MFA device shows now. */
   sandboxCode(): Promise<SandboxCode>;
   /** Sign in to `profile` (else the active identity); MFA questions arrive through onMfa. */

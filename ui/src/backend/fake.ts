@@ -3,6 +3,7 @@
 // It runs the UI in a plain browser (`npm run dev`) and in the unit tests.
 import type { Backend, Unsubscribe } from "./backend";
 import type {
+  AddProfile,
   AppView,
   ListingUpdate,
   OpenShell,
@@ -107,6 +108,39 @@ export class FakeBackend implements Backend {
     this.calls.push(["start_sandbox", null]);
     this.mode = "sandbox";
     return this.appState();
+  }
+
+  /** Profiles added through addProfile (no secret kept). */
+  added: { profile: string; region: string; mfa: boolean }[] = [];
+
+  async addProfile(form: AddProfile): Promise<AppView> {
+    this.calls.push(["add_profile", form.profile]);
+    if (!/^AKIA[A-Z0-9]{12,}$/.test(form.access_key_id)) {
+      throw this.problem("bad_input", "that is not an access key id (16 to 128 letters and digits, like AKIAIOSFODNN7EXAMPLE)");
+    }
+    if (form.secret_access_key.length < 16) {
+      throw this.problem("bad_input", "that secret access key is too short: copy all 40 characters");
+    }
+    this.added.push({ profile: form.profile, region: form.region, mfa: !!form.mfa_serial });
+    this.mode = "aws";
+    const view = await this.appState();
+    return {
+      ...view,
+      active: form.profile,
+      identities: [
+        {
+          profile: form.profile,
+          kind: "keys",
+          role: null,
+          account: null,
+          alias: null,
+          mfa: !!form.mfa_serial,
+          region: form.region,
+          favourite: false,
+          problem: null,
+        },
+      ],
+    };
   }
 
   async sandboxCode(): Promise<SandboxCode> {

@@ -4,6 +4,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import type { Backend, Unsubscribe } from "./backend";
 import type {
+  AddProfile,
   AppView,
   ListingUpdate,
   OpenShell,
@@ -20,6 +21,9 @@ export class TauriBackend implements Backend {
   }
   startSandbox(): Promise<AppView> {
     return invoke("start_sandbox");
+  }
+  addProfile(form: AddProfile): Promise<AppView> {
+    return invoke("add_profile", { form });
   }
   sandboxCode(): Promise<SandboxCode> {
     return invoke("sandbox_code");

@@ -84,4 +84,33 @@ describe("the window", () => {
     await fireEvent.keyDown(switcher, { key: "Escape" });
     await waitFor(() => expect(screen.queryByTestId("switcher")).toBeNull());
   });
+
+  it("adds an AWS profile from the first run: a bad key is refused in words, the secret field is cleared", async () => {
+    const backend = new FakeBackend();
+    render(App, { backend });
+    await fireEvent.click(await screen.findByTestId("add-aws-profile"));
+    const form = await screen.findByTestId("add-profile");
+    const field = (label: RegExp) => within(form).getByLabelText(label) as HTMLInputElement;
+    const fill = async (label: RegExp, value: string) => {
+      field(label).value = value;
+      await fireEvent.input(field(label));
+    };
+    const secret = field(/Secret access key/);
+    await fill(/Profile name/, "work");
+    await fill(/Access key id/, "not-a-key");
+    secret.value = "wJalrXUtnFEMIEXAMPLEKEYEXAMPLEKEYEXAMPLE";
+    await fireEvent.submit(form);
+    await screen.findByText(/not an access key id/);
+    expect(secret.value).toBe("");
+    expect(backend.added).toEqual([]);
+
+    await fill(/Access key id/, "AKIAEXAMPLEEXAMPLE01");
+    secret.value = "wJalrXUtnFEMIEXAMPLEKEYEXAMPLEKEYEXAMPLE";
+    await fill(/MFA device/, "arn:aws:iam::111122223333:mfa/alice");
+    await fireEvent.submit(form);
+    await screen.findByTestId("mfa-code");
+    expect(backend.added).toEqual([{ profile: "work", region: "us-east-1", mfa: true }]);
+    expect(secret.value).toBe("");
+    expect(backend.calls).toContainEqual(["sign_in", "work"]);
+  });
 });

@@ -404,3 +404,25 @@ instance: string,
  * Its region (`None`: the identity's).
  */
 region: string | null, };
+
+export type AddProfile = { 
+/**
+ * The profile's name.
+ */
+profile: string, 
+/**
+ * The access key id (`AKIA…`).
+ */
+access_key_id: string, 
+/**
+ * The secret key, typed into a password field.
+ */
+secret_access_key: string, 
+/**
+ * The region.
+ */
+region: string, 
+/**
+ * The user's MFA device, if it has one.
+ */
+mfa_serial: string | null, };

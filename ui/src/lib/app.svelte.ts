@@ -2,7 +2,7 @@
 // and the events say. Reloading the webview loses nothing (core owns every session); this store
 // just asks again.
 import { asProblem, type Backend, type Problem, type Unsubscribe } from "../backend/backend";
-import type { AppView, Progress, PromptEvent, Question, Row, SessionView, SignedIn } from "../ipc/bindings";
+import type { AddProfile, AppView, Progress, PromptEvent, Question, Row, SessionView, SignedIn } from "../ipc/bindings";
 
 /** The Instances tab's key in `activeTab`. */
 export const INSTANCES = "instances";
@@ -23,6 +23,10 @@ export class AppStore {
   activeTab = $state<string>(INSTANCES);
   switcherOpen = $state(false);
   private unsubscribe: Unsubscribe[] = [];
+  /** Questions settled since the window started (a late pending list must not bring them back). */
+  private settled = new Set<number>();
+  /** Which listing the rows come from (a newer one wins over one still running). */
+  private listingRun = 0;
 
   constructor(readonly backend: Backend) {}
 
@@ -43,7 +47,9 @@ export class AppStore {
     this.unsubscribe.push(await this.backend.onSession((v) => this.onSession(v)));
     try {
       this.view = await this.backend.appState();
-      this.questions = await this.backend.pendingMfa();
+      const pending = await this.backend.pendingMfa();
+      const known = new Set(this.questions.map((q) => q.id));
+      this.questions = [...this.questions, ...pending.filter((q) => !known.has(q.id) && !this.settled.has(q.id))];
       this.tabs = await this.backend.sessions();
     } catch (error) {
       this.problem = asProblem(error);
@@ -61,6 +67,22 @@ export class AppStore {
 
   stop(): void {
     for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  /** "Add an AWS profile": keys to the keychain, then sign in to it. */
+  async addProfile(form: AddProfile): Promise<boolean> {
+    this.problem = null;
+    this.busy = "Adding the profile…";
+    try {
+      this.view = await this.backend.addProfile(form);
+    } catch (error) {
+      this.problem = asProblem(error);
+      return false;
+    } finally {
+      this.busy = null;
+    }
+    await this.signIn(form.profile);
+    return true;
   }
 
   async trySandbox(): Promise<void> {
@@ -95,12 +117,13 @@ export class AppStore {
   }
 
   async refreshInstances(): Promise<void> {
-    if (this.listing) return;
+    const run = ++this.listingRun;
     this.listing = true;
     this.listingProblems = [];
     const fresh = new Map<string, Row[]>();
     try {
       await this.backend.listInstances(this.view?.active ?? null, (update) => {
+        if (run !== this.listingRun) return;
         if (update.kind === "progress") {
           this.progress = { done: update.done, total: update.total, throttled: update.throttled };
         } else {
@@ -110,9 +133,9 @@ export class AppStore {
         }
       });
     } catch (error) {
-      this.problem = asProblem(error);
+      if (run === this.listingRun) this.problem = asProblem(error);
     } finally {
-      this.listing = false;
+      if (run === this.listingRun) this.listing = false;
     }
   }
 
@@ -132,7 +155,9 @@ export class AppStore {
       return;
     }
     try {
-      const view = await this.backend.openShell({ profile: null, instance: row.id, region: row.region });
+      // The identity the row was listed with (not whichever is active by the time of the click).
+      const profile = row.identity === "environment" ? null : row.identity;
+      const view = await this.backend.openShell({ profile, instance: row.id, region: row.region });
       this.tabs = [...this.tabs, view];
       this.activeTab = view.id;
     } catch (error) {
@@ -167,6 +192,7 @@ export class AppStore {
       const others = this.questions.filter((q) => q.id !== question.id);
       this.questions = [...others, question];
     } else {
+      this.settled.add(event.id);
       this.questions = this.questions.filter((q) => q.id !== event.id);
     }
   }

@@ -24,6 +24,7 @@
 //! - it merges duplicate sections and keys (last wins), which botocore refuses;
 //! - it ignores `[profile x]` in the credentials file, which botocore names `profile x`.
 
+pub mod add;
 pub mod ini;
 mod names;
 mod problem;
