@@ -31,8 +31,8 @@ pub async fn start_sandbox(desktop: State<'_, Desktop>) -> Reply<AppView> {
 
 /// Add a profile for an IAM user's keys, and make it the active one.
 #[tauri::command]
-pub fn add_profile(desktop: State<'_, Desktop>, form: AddProfile) -> Reply<AppView> {
-    desktop.add_profile(form)
+pub async fn add_profile(desktop: State<'_, Desktop>, form: AddProfile) -> Reply<AppView> {
+    desktop.add_profile(form).await
 }
 
 /// The code the sandbox's demo device shows now.
@@ -145,6 +145,13 @@ pub fn attach_session(
             if shown == SessionState::Ended {
                 break;
             }
+        }
+        // The stream ended without the session's end (the registry let a slow listener go):
+        // say where it stands now, so the tab does not keep a stale state.
+        if let Some(info) = registry.info(&id)
+            && info.state != shown
+        {
+            let _ = app.emit("session", SessionView::of(&info, None));
         }
     });
     Ok(view)

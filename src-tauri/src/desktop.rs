@@ -183,7 +183,7 @@ impl Desktop {
 
     /// Add a profile for an IAM user's keys (keys to the keychain, a section to the AWS config)
     /// and make it the active one; the window then signs in to it.
-    pub fn add_profile(&self, form: AddProfile) -> Result<AppView, Report> {
+    pub async fn add_profile(&self, form: AddProfile) -> Result<AppView, Report> {
         let AddProfile {
             profile,
             access_key_id,
@@ -202,26 +202,35 @@ impl Desktop {
         };
         // The typed secret, as it came over IPC, is wiped now that it is wrapped.
         drop(Sensitive::<String>::new(secret_access_key));
-        self.with_loaded(|l| {
+        // Not while the sandbox starts (the world is about to change).
+        let _one = self.starting.lock().await;
+        let (files, keychain) = self.with_loaded(|l| {
             if l.sandbox.is_some() {
                 return Err(problem(
                     Code::BadInput,
                     "Postern is on the sandbox: profiles are added to your own AWS config, outside it.",
                 ));
             }
-            let name = new.name.clone();
-            let resolver = l.postern.resolver().clone();
-            add_profile(
-                &l.postern.setup().files,
-                resolver.profiles(),
-                resolver.keychain(),
-                new,
-            )
+            let resolver = l.postern.resolver();
+            Ok((l.postern.setup().files.clone(), resolver.keychain().clone()))
+        })??;
+        let name = new.name.clone();
+        // The keychain (D-Bus, perhaps an unlock prompt) and the file: off the async threads.
+        tokio::task::spawn_blocking(move || add_profile(&files, &keychain, new))
+            .await
+            .map_err(|e| problem(Code::Internal, format!("adding the profile failed: {e}")))?
             .map_err(|e| Report::of(&e))?;
-            l.postern.reload().map_err(|e| Report::of(&e))?;
-            l.active = Some(name);
+        self.with_loaded(|l| {
+            l.active = Some(name.clone());
             l.signed_in = None;
-            Ok(())
+            l.postern.reload().map_err(|e| {
+                let mut report = Report::of(&e);
+                report.message = format!(
+                    "Profile {name} was added, but Postern cannot read your AWS files again: {}",
+                    report.message
+                );
+                report
+            })
         })??;
         Ok(self.view())
     }

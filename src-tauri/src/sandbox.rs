@@ -55,6 +55,8 @@ pub struct Sandbox {
     child: Child,
     start: SandboxStart,
     folder: PathBuf,
+    /// Held while the app lives: a folder whose lock can be taken is abandoned.
+    _alive: std::fs::File,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -87,6 +89,10 @@ impl Sandbox {
         let program = program()?;
         remove_abandoned_folders(parent);
         let folder = private_folder(parent)?;
+        let alive = hold_lock(&folder.join(LOCK)).map_err(|source| StartError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
         let log_path = folder.join("sandbox.log");
         let log = std::fs::File::create_new(&log_path).map_err(|source| StartError::Folder {
             path: log_path.display().to_string(),
@@ -135,6 +141,7 @@ impl Sandbox {
             child,
             start,
             folder,
+            _alive: alive,
         })
     }
 
@@ -154,9 +161,34 @@ impl Sandbox {
     }
 }
 
+/// The lock file a running app holds in its sandbox folder.
+const LOCK: &str = "app.lock";
+
+/// Create `path` and hold an exclusive lock on it (released when the file is dropped, or the
+/// process ends however it ends).
+fn hold_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::File::create_new(path)?;
+    file.try_lock().map_err(std::io::Error::other)?;
+    Ok(file)
+}
+
+/// Whether the app that made `folder` is gone: nobody holds its lock (a lock works across PID
+/// namespaces, where another app's process id means nothing here). A folder without one (made
+/// before there were locks) is gone when its process id runs no process.
+#[cfg(target_os = "linux")]
+fn abandoned(folder: &Path, pid: u32) -> bool {
+    match std::fs::File::open(folder.join(LOCK)) {
+        Ok(file) => file.try_lock().is_ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        }
+        Err(_) => false,
+    }
+}
+
 /// Remove the folders of sandbox modes whose app is gone without cleaning up (killed, crashed):
-/// ours by name and owner, of a process that no longer runs. Linux only (where `/proc` says
-/// which processes run); elsewhere they stay until the OS clears its temporary folder.
+/// ours by name and owner, whose app no longer holds its lock. Linux only; elsewhere they stay
+/// until the OS clears its temporary folder.
 fn remove_abandoned_folders(parent: &Path) {
     #[cfg(target_os = "linux")]
     {
@@ -180,7 +212,7 @@ fn remove_abandoned_folders(parent: &Path) {
             // A real folder (never a link) of this user, whose process is gone.
             let ours =
                 std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && Some(m.uid()) == me);
-            if ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            if ours && abandoned(&path, pid) {
                 let _ = std::fs::remove_dir_all(&path);
             }
         }
@@ -273,13 +305,19 @@ mod tests {
         let mine = parent.join(format!("postern-sandbox-mode-{}-2", std::process::id()));
         let file = parent.join(format!("postern-sandbox-mode-{}-3", u32::MAX - 1));
         let other = parent.join("something-else");
-        for dir in [&gone, &mine, &other] {
+        let held = parent.join(format!("postern-sandbox-mode-{}-4", u32::MAX));
+        let released = parent.join(format!("postern-sandbox-mode-{}-5", std::process::id()));
+        for dir in [&gone, &mine, &other, &held, &released] {
             std::fs::create_dir_all(dir.join("state")).expect("folder");
         }
+        // Another namespace's live app: its process id means nothing here, its lock does.
+        let _alive = super::hold_lock(&held.join(super::LOCK)).expect("lock");
+        drop(super::hold_lock(&released.join(super::LOCK)).expect("lock"));
         std::fs::write(&file, "not a folder").expect("file");
         super::remove_abandoned_folders(&parent);
         assert!(!gone.exists(), "its process is gone");
-        assert!(mine.exists() && other.exists() && file.exists());
+        assert!(!released.exists(), "nobody holds its lock");
+        assert!(mine.exists() && other.exists() && file.exists() && held.exists());
         let _ = std::fs::remove_dir_all(parent);
     }
 }

@@ -73,15 +73,18 @@ export class AppStore {
   async addProfile(form: AddProfile): Promise<boolean> {
     this.problem = null;
     this.busy = "Adding the profile…";
+    const profile = form.profile;
     try {
       this.view = await this.backend.addProfile(form);
     } catch (error) {
       this.problem = asProblem(error);
       return false;
     } finally {
+      // The secret went to core; nothing here keeps it while signing in waits for a code.
+      form.secret_access_key = "";
       this.busy = null;
     }
-    await this.signIn(form.profile);
+    await this.signIn(profile);
     return true;
   }
 

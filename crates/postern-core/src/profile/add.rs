@@ -108,7 +108,10 @@ fn check(new: &NewProfile, profiles: &Profiles) -> Result<(), AddProfileError> {
         return Err(AddProfileError::BadRegion(new.region.clone()));
     }
     if let Some(serial) = &new.mfa_serial {
-        let arn = serial.starts_with("arn:aws") && serial.contains(":mfa/");
+        let arn = serial.starts_with("arn:aws")
+            && serial.contains(":mfa/")
+            && serial.len() <= 256
+            && serial.chars().all(|c| c.is_ascii_graphic());
         let token =
             (9..=64).contains(&serial.len()) && serial.chars().all(|c| c.is_ascii_alphanumeric());
         let plain = serial
@@ -122,31 +125,31 @@ fn check(new: &NewProfile, profiles: &Profiles) -> Result<(), AddProfileError> {
 }
 
 /// Add `new`: its keys to the keychain, then its section to the AWS config file (created if
-/// there is none). Checked first; nothing is written when a check fails.
+/// there is none). Checked first, against the files as they are now; nothing is written when a
+/// check fails, and the keychain is put back as it was when the file cannot be written.
 pub fn add_profile(
     files: &ConfigFiles,
-    profiles: &Profiles,
     keychain: &crate::keychain::Keychain,
     new: NewProfile,
 ) -> Result<(), AddProfileError> {
-    check(&new, profiles)?;
-    let path = &files.config;
     let failed = |source| AddProfileError::File {
-        path: path.display().to_string(),
+        path: files.config.display().to_string(),
         source,
     };
-    let before = match std::fs::read_to_string(path) {
+    // Read now, not when Postern last loaded them: `aws configure` may have run meanwhile.
+    let profiles = Profiles::load(files).map_err(failed)?;
+    check(&new, &profiles)?;
+    // A config that is a link (to a dotfiles repository) is written where it points.
+    let path = match std::fs::canonicalize(&files.config) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => files.config.clone(),
+        Err(e) => return Err(failed(e)),
+    };
+    let before = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(failed(e)),
     };
-    keychain.set_access_keys(
-        &new.name,
-        &AccessKeys {
-            access_key_id: new.access_key_id.clone(),
-            secret_access_key: new.secret_access_key,
-        },
-    )?;
     let mut text = before.clone().unwrap_or_default();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -161,32 +164,59 @@ pub fn add_profile(
     if let Some(serial) = &new.mfa_serial {
         text.push_str(&format!("mfa_serial = {serial}\n"));
     }
-    write_keeping_mode(path, &text, before.is_some()).map_err(failed)
+    let previous = keychain.access_keys(&new.name)?;
+    keychain.set_access_keys(
+        &new.name,
+        &AccessKeys {
+            access_key_id: new.access_key_id.clone(),
+            secret_access_key: new.secret_access_key,
+        },
+    )?;
+    if let Err(e) = write_whole(&path, &text) {
+        // No profile names these keys: put the keychain back as it was.
+        let _ = match previous {
+            Some(old) => keychain.set_access_keys(&new.name, &old),
+            None => keychain.remove_access_keys(&new.name).map(|_| ()),
+        };
+        return Err(failed(e));
+    }
+    Ok(())
 }
 
-/// Write `path` whole (a temporary file renamed over it), with the old file's permissions when
-/// there was one, else readable by its owner only.
-fn write_keeping_mode(path: &Path, text: &str, existed: bool) -> std::io::Result<()> {
-    let mode = if existed {
-        Some(std::fs::metadata(path)?.permissions())
-    } else {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        None
+/// Write `path` whole or not at all: a new file beside it with its permissions (readable by its
+/// owner only when there was none), synced, renamed over it.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
     };
-    crate::paths::write_atomically(path, text)?;
-    match mode {
-        Some(permissions) => std::fs::set_permissions(path, permissions),
-        None => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(())
+    std::fs::create_dir_all(&dir)?;
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let tmp = dir.join(format!(
+        ".{}.postern-{}.tmp",
+        path.file_name()
+            .map_or_else(Default::default, |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // A file already there under that name is not ours: fail rather than touch it.
+    let mut file = options.open(&tmp)?;
+    let written = (|| {
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
         }
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    written
 }
 
 #[cfg(test)]
@@ -219,8 +249,7 @@ mod tests {
         std::fs::write(&files.config, old).expect("config");
         let keychain =
             Keychain::with_store(Arc::new(MemoryStore::default()), &Paths::at(&dir.join("p")));
-        let profiles = Profiles::load(&files).expect("profiles");
-        add_profile(&files, &profiles, &keychain, new("work")).expect("added");
+        add_profile(&files, &keychain, new("work")).expect("added");
         let text = std::fs::read_to_string(&files.config).expect("config");
         assert!(text.starts_with(old), "kept: {text}");
         assert!(text.ends_with("\n\n[profile work]\nregion = eu-west-1\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n"));
@@ -236,9 +265,64 @@ mod tests {
         let profiles = Profiles::load(&files).expect("profiles");
         assert!(profiles.get("work").is_some());
         assert!(matches!(
-            add_profile(&files, &profiles, &keychain, new("work")),
+            add_profile(&files, &keychain, new("work")),
             Err(AddProfileError::Exists(_))
         ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_through_a_link_keeps_the_mode_and_puts_the_keychain_back_on_failure() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("postern-add-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("dotfiles")).expect("dir");
+        let real = dir.join("dotfiles").join("aws-config");
+        std::fs::write(&real, "[default]\nregion = us-east-1\n").expect("config");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        let link = dir.join("config");
+        std::os::unix::fs::symlink(&real, &link).expect("link");
+        let files = ConfigFiles {
+            config: link.clone(),
+            credentials: dir.join("credentials"),
+        };
+        let keychain =
+            Keychain::with_store(Arc::new(MemoryStore::default()), &Paths::at(&dir.join("p")));
+        add_profile(&files, &keychain, new("work")).expect("added");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("link")
+                .file_type()
+                .is_symlink(),
+            "still a link"
+        );
+        assert!(
+            std::fs::read_to_string(&real)
+                .expect("real")
+                .contains("[profile work]")
+        );
+        assert_eq!(
+            std::fs::metadata(&real).expect("real").permissions().mode() & 0o777,
+            0o600
+        );
+
+        // A config that cannot be written (its temporary file's name is taken): the keys do not
+        // stay behind, and the file that was there is left alone.
+        let blocked = ConfigFiles {
+            config: dir.join("config2"),
+            credentials: dir.join("credentials"),
+        };
+        let squatter = dir.join(format!(".config2.postern-{}.tmp", std::process::id()));
+        std::fs::write(&squatter, "someone else's").expect("squatter");
+        assert!(matches!(
+            add_profile(&blocked, &keychain, new("other")),
+            Err(AddProfileError::File { .. })
+        ));
+        assert!(keychain.access_keys("other").expect("keychain").is_none());
+        assert_eq!(
+            std::fs::read_to_string(&squatter).expect("kept"),
+            "someone else's"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
