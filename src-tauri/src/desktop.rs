@@ -400,12 +400,8 @@ impl Desktop {
 
     /// Session `id` as a tab shows it.
     pub fn session(&self, id: &SessionId) -> Option<SessionView> {
-        let registry = self.registry().ok()?;
-        registry
-            .sessions()
-            .iter()
-            .find(|s| &s.id == id)
-            .map(|s| SessionView::of(s, None))
+        let info = self.registry().ok()?.info(id)?;
+        Some(SessionView::of(&info, None))
     }
 
     /// Every session of the registry.

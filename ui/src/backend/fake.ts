@@ -68,11 +68,12 @@ export class FakeBackend implements Backend {
     row("i-0fedcba9876543210", "legacy-ftp", false),
   ];
 
+  private readonly launchSandbox: boolean;
+
   constructor(options: { sandbox?: boolean } = {}) {
     this.mode = options.sandbox ? "sandbox" : "first_run";
     this.launchSandbox = options.sandbox ?? false;
   }
-  private launchSandbox: boolean;
 
   async appState(): Promise<AppView> {
     this.calls.push(["app_state", null]);
